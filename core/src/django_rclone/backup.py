@@ -1,0 +1,123 @@
+"""Database backup: resolve, stream the dump into ``rclone rcat``, write the manifest last."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from django_rclone import __version__, catalog, names, retention
+from django_rclone.conf import get_settings
+from django_rclone.exceptions import DjangoRcloneError
+from django_rclone.interrupts import interruptible, shield
+from django_rclone.manifest import Manifest
+from django_rclone.pipeline import stream_backup
+from django_rclone.plugins import get_host
+from django_rclone.rclone import Rclone
+from django_rclone.resolution import resolve
+from django_rclone.signals import post_db_backup, pre_db_backup
+from django_rclone.stages import rclone_stage, tool_stage
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    """A finished, committed database backup."""
+
+    database: str
+    name: str
+    path: str
+    size: int
+    sha256: str
+    duration: float
+    manifest: Manifest
+    cleaned: list[str] = field(default_factory=list)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def _free_name(conf: Any, rclone: Rclone, database: str, ext: str, servername: str) -> tuple[str, datetime]:
+    """A name no other backup uses; waits for the next tick of DB_DATE_FORMAT rather than clobber."""
+    for _ in range(5):
+        started = datetime.now(timezone.utc)
+        name = names.render(conf, database, ext, started, servername)
+        path = catalog.db_path(conf, name)
+        if rclone.stat(path) is None and rclone.stat(path + names.MANIFEST_SUFFIX) is None:
+            return name, started
+        time.sleep(1.0 - started.microsecond / 1_000_000 + 0.01)
+    raise DjangoRcloneError(
+        f"backup name {name!r} is taken on the remote; add more precision to DB_DATE_FORMAT (e.g. %f)"
+    )
+
+
+def backup(
+    database: str = "default",
+    *,
+    clean: bool = False,
+    servername: str = "",
+    sender: Any = None,
+) -> BackupResult:
+    """Back up one database alias to the remote and return what was written.
+
+    The data object is deleted again if anything fails, and the manifest (the commit record) is
+    written only after every process exited 0.
+    """
+    conf = get_settings()
+    rclone = Rclone.from_settings(conf)
+    host = get_host()
+    resolution = resolve(database, host)
+    connector = resolution.connector
+    ext = host.extension(connector, database)
+    name, started = _free_name(conf, rclone, database, ext, servername)
+    path = catalog.db_path(conf, name)
+    pre_db_backup.send(sender=sender, database=database, connector=connector)
+    clock = time.monotonic()
+    try:
+        with interruptible():
+            dump = host.dump(connector, database)
+            try:
+                rcat = rclone.rcat(path)
+            except BaseException:
+                tool_stage(dump, connector, "DUMP").stop()
+                raise
+            stats = stream_backup(tool_stage(dump, connector, "DUMP"), rclone_stage(rcat, "rcat"))
+            manifest = Manifest(
+                name=name,
+                database=database,
+                engine=resolution.engine,
+                connector=resolution.connector_path,
+                extension=ext,
+                size=stats.size,
+                sha256=stats.sha256,
+                started_at=_iso(started),
+                finished_at=_iso(datetime.now(timezone.utc)),
+                django_rclone_version=__version__,
+                tool_versions={"rclone": rclone.version(), **connector.tool_versions()},
+                host=servername or socket.gethostname(),
+            )
+            rclone.rcat_bytes(path + names.MANIFEST_SUFFIX, manifest.to_bytes())
+    except BaseException:
+        with shield():
+            for leftover in (path + names.MANIFEST_SUFFIX, path):
+                with contextlib.suppress(Exception):
+                    if rclone.stat(leftover) is not None:
+                        rclone.deletefile(leftover)
+        raise
+    result = BackupResult(
+        database=database,
+        name=name,
+        path=path,
+        size=stats.size,
+        sha256=stats.sha256,
+        duration=time.monotonic() - clock,
+        manifest=manifest,
+    )
+    post_db_backup.send(sender=sender, database=database, connector=connector, path=name, result=result)
+    if clean:
+        deleted = retention.clean(conf, rclone, database, keep=conf.db_cleanup_keep, protect={name})
+        result = BackupResult(**{**result.__dict__, "cleaned": [e.name for e in deleted]})
+    return result

@@ -1,0 +1,188 @@
+"""The ``DJANGO_RCLONE`` settings dict: defaults, validation and typed access.
+
+``get_settings()`` reads ``settings.DJANGO_RCLONE`` each time the cache is cold and validates every
+key, raising ``ImproperlyConfigured`` that names the key and the fix. The cache is dropped when
+Django's ``setting_changed`` signal fires (``override_settings`` in tests).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+
+DEFAULTS: dict[str, Any] = {
+    "REMOTE": None,
+    "RCLONE_BINARY": "rclone",
+    "RCLONE_CONFIG": None,
+    "RCLONE_FLAGS": [],
+    "DB_BACKUP_DIR": "db",
+    "DB_FILENAME_TEMPLATE": "{database}-{datetime}.{ext}",
+    "DB_DATE_FORMAT": "%Y-%m-%d-%H%M%S",
+    "DB_CLEANUP_KEEP": 10,
+    "MEDIA_BACKUP_DIR": "media",
+    "CONNECTORS": {},
+    "CONNECTOR_MAPPING": {},
+}
+
+TEMPLATE_FIELDS = frozenset({"database", "datetime", "ext", "servername"})
+
+
+@dataclass(frozen=True)
+class RcloneSettings:
+    """Validated view of ``settings.DJANGO_RCLONE``."""
+
+    remote: str
+    rclone_binary: str = "rclone"
+    rclone_config: str | None = None
+    rclone_flags: tuple[str, ...] = ()
+    db_backup_dir: str = "db"
+    db_filename_template: str = "{database}-{datetime}.{ext}"
+    db_date_format: str = "%Y-%m-%d-%H%M%S"
+    db_cleanup_keep: int = 10
+    media_backup_dir: str = "media"
+    connectors: Mapping[str, Any] = field(default_factory=dict)
+    connector_mapping: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _fail(key: str, problem: str, fix: str) -> ImproperlyConfigured:
+    return ImproperlyConfigured(f"DJANGO_RCLONE['{key}'] {problem}; {fix}.")
+
+
+def _check_dir(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise _fail(key, f"must be a string, got {type(value).__name__}", 'use a relative folder such as "db"')
+    cleaned = value.strip("/")
+    parts = cleaned.split("/") if cleaned else []
+    if value.startswith("/") or ":" in value or any(p in ("", ".", "..") for p in parts):
+        raise _fail(key, f"is {value!r}", "use a relative folder below REMOTE without '..', ':' or a leading '/'")
+    if not parts:
+        raise _fail(key, "is empty", "give it its own folder below REMOTE, such as \"db\" or \"media\"")
+    return cleaned
+
+
+def _check_template(template: Any) -> str:
+    key = "DB_FILENAME_TEMPLATE"
+    if not isinstance(template, str) or not template.startswith("{database}"):
+        raise _fail(key, f"is {template!r}", "it must be a string that starts with '{database}'")
+    names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    unknown = names - TEMPLATE_FIELDS
+    if unknown:
+        raise _fail(key, f"uses unknown fields {sorted(unknown)}", f"use only {sorted(TEMPLATE_FIELDS)}")
+    if "datetime" not in names:
+        raise _fail(key, "has no '{datetime}' field", "include '{datetime}' so backup names are unique and ordered")
+    if "/" in template or "\\" in template:
+        raise _fail(key, "contains a path separator", "keep names flat; use DB_BACKUP_DIR for the folder")
+    return template
+
+
+def _check_date_format(fmt: Any) -> str:
+    key = "DB_DATE_FORMAT"
+    if not isinstance(fmt, str) or not fmt:
+        raise _fail(key, f"is {fmt!r}", "use a strftime format such as '%Y-%m-%d-%H%M%S'")
+    sample = datetime(2001, 2, 3, 4, 5, 6, tzinfo=timezone.utc)
+    rendered = sample.strftime(fmt)
+    if "/" in rendered or ":" in rendered:
+        raise _fail(key, f"renders to {rendered!r}", "avoid '/' and ':' so names stay valid on every remote")
+    try:
+        parsed = datetime.strptime(rendered, fmt)
+    except ValueError as exc:
+        raise _fail(key, f"cannot be parsed back ({exc})", "use directives strptime understands") from exc
+    if parsed.replace(microsecond=0) != sample.replace(tzinfo=None, microsecond=0):
+        raise _fail(key, "does not record the time down to the second", "include %Y %m %d %H %M %S")
+    return fmt
+
+
+def _check_remote(remote: Any) -> str:
+    if not remote or not isinstance(remote, str):
+        raise _fail(
+            "REMOTE",
+            "is not set",
+            'set it to an rclone remote and path such as "myremote:backups" (see `rclone listremotes`)',
+        )
+    if not re.match(r"^(:?[\w.\- ]+:|/)", remote):
+        raise _fail(
+            "REMOTE",
+            f"is {remote!r}",
+            'use "remote:path" (a remote from `rclone listremotes`), ":backend:path" or an absolute local path',
+        )
+    return remote.rstrip("/") if remote.rstrip("/") else remote
+
+
+def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
+    """Validate a ``DJANGO_RCLONE`` mapping and return typed settings."""
+    if raw is None:
+        raise _fail("REMOTE", "is not set (DJANGO_RCLONE is missing)", 'add DJANGO_RCLONE = {"REMOTE": "myremote:backups"}')
+    if not isinstance(raw, Mapping):
+        raise ImproperlyConfigured("DJANGO_RCLONE must be a dict; see docs/configuration.md.")
+    unknown = set(raw) - set(DEFAULTS)
+    if unknown:
+        raise ImproperlyConfigured(
+            f"DJANGO_RCLONE has unknown keys {sorted(unknown)}; valid keys are {sorted(DEFAULTS)}."
+        )
+    merged = {**DEFAULTS, **raw}
+
+    binary = merged["RCLONE_BINARY"]
+    if not isinstance(binary, str) or not binary:
+        raise _fail("RCLONE_BINARY", f"is {binary!r}", 'use a program name on PATH or an absolute path, e.g. "rclone"')
+    config = merged["RCLONE_CONFIG"]
+    if config is not None and not isinstance(config, str):
+        raise _fail("RCLONE_CONFIG", f"is {config!r}", "use a path to rclone.conf or None for rclone's default")
+    flags = merged["RCLONE_FLAGS"]
+    if isinstance(flags, str) or not isinstance(flags, (list, tuple)) or not all(isinstance(f, str) for f in flags):
+        raise _fail("RCLONE_FLAGS", f"is {flags!r}", 'use a list of strings, e.g. ["--transfers", "8"]')
+    keep = merged["DB_CLEANUP_KEEP"]
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        raise _fail("DB_CLEANUP_KEEP", f"is {keep!r}", "use a whole number of backups to keep, 1 or more")
+    db_dir = _check_dir("DB_BACKUP_DIR", merged["DB_BACKUP_DIR"])
+    media_dir = _check_dir("MEDIA_BACKUP_DIR", merged["MEDIA_BACKUP_DIR"])
+    if db_dir == media_dir or db_dir.startswith(media_dir + "/") or media_dir.startswith(db_dir + "/"):
+        raise _fail(
+            "MEDIA_BACKUP_DIR",
+            f"({media_dir!r}) overlaps DB_BACKUP_DIR ({db_dir!r})",
+            "give media and database backups separate folders: a media sync deletes what is not in MEDIA_ROOT",
+        )
+    for key in ("CONNECTORS", "CONNECTOR_MAPPING"):
+        if not isinstance(merged[key], Mapping):
+            raise _fail(key, f"is {merged[key]!r}", "use a dict")
+
+    return RcloneSettings(
+        remote=_check_remote(merged["REMOTE"]),
+        rclone_binary=binary,
+        rclone_config=config,
+        rclone_flags=tuple(flags),
+        db_backup_dir=db_dir,
+        db_filename_template=_check_template(merged["DB_FILENAME_TEMPLATE"]),
+        db_date_format=_check_date_format(merged["DB_DATE_FORMAT"]),
+        db_cleanup_keep=keep,
+        media_backup_dir=media_dir,
+        connectors=dict(merged["CONNECTORS"]),
+        connector_mapping=dict(merged["CONNECTOR_MAPPING"]),
+    )
+
+
+_cache: RcloneSettings | None = None
+
+
+def get_settings() -> RcloneSettings:
+    """Return the validated ``DJANGO_RCLONE`` settings (cached until a setting changes)."""
+    global _cache
+    if _cache is None:
+        _cache = load_settings(getattr(django_settings, "DJANGO_RCLONE", None))
+    return _cache
+
+
+def _reset(**kwargs: Any) -> None:
+    global _cache
+    if kwargs.get("setting") in ("DJANGO_RCLONE", "DATABASES", "MEDIA_ROOT"):
+        _cache = None
+
+
+setting_changed.connect(_reset, dispatch_uid="django_rclone.conf.reset")

@@ -1,0 +1,227 @@
+"""Base classes for database connectors.
+
+A connector turns one Django database alias into processes: ``dump()`` starts a process whose stdout
+carries the backup, ``restore(stdin)`` starts a process that reads a backup from ``stdin``. Connectors
+start processes and never wait on them: the core's pipeline wires pipes, drains stderr, reads exit
+codes and cleans up on failure.
+
+``BaseConnector`` is the minimal contract (the 0.1.0 custom-connector example subclasses it).
+``CommandConnector`` adds what every command-line connector shares: tool paths, prefixes and
+suffixes, environment handling and password-free argv.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from collections.abc import Mapping, Sequence
+from typing import IO, Any, Literal
+
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+
+from django_rclone.exceptions import DjangoRcloneError
+
+StdinSource = IO[bytes] | int | None
+Phase = Literal["DUMP", "RESTORE"]
+
+#: Keys of a per-alias options dict that override the matching DATABASES keys.
+CONNECTION_KEYS = ("NAME", "USER", "PASSWORD", "HOST", "PORT")
+
+
+class BaseConnector:
+    """Dump and restore one database alias with native tools.
+
+    ``settings`` is ``DATABASES[database]`` overlaid with the per-alias options from
+    ``DJANGO_RCLONE["CONNECTORS"][database]`` (when that entry is a dict), so a backup can use a
+    replica or a dedicated role without touching ``DATABASES``.
+    """
+
+    #: File extension of the backup, without the dot.
+    extension: str = "dump"
+
+    def __init__(self, database: str = "default", options: Mapping[str, Any] | None = None) -> None:
+        databases = django_settings.DATABASES
+        if database not in databases:
+            raise ImproperlyConfigured(
+                f"Database alias {database!r} is not in DATABASES (known: {', '.join(sorted(databases)) or 'none'})."
+            )
+        self.database = database
+        self.options: dict[str, Any] = dict(options or {})
+        self.settings: dict[str, Any] = {**databases[database], **self.options}
+
+    # -- connection details ------------------------------------------------------------------
+    def option(self, key: str, default: Any = None) -> Any:
+        """Return a setting for this alias: per-alias option first, then DATABASES, then ``default``."""
+        value = self.settings.get(key)
+        return default if value is None else value
+
+    @property
+    def engine(self) -> str:
+        return str(self.settings.get("ENGINE", ""))
+
+    @property
+    def name(self) -> str:
+        return str(self.settings.get("NAME") or "")
+
+    @property
+    def host(self) -> str:
+        return str(self.settings.get("HOST") or "")
+
+    @property
+    def port(self) -> str:
+        return str(self.settings.get("PORT") or "")
+
+    @property
+    def user(self) -> str:
+        return str(self.settings.get("USER") or "")
+
+    @property
+    def password(self) -> str:
+        return str(self.settings.get("PASSWORD") or "")
+
+    @property
+    def connection_options(self) -> dict[str, Any]:
+        """``DATABASES[alias]["OPTIONS"]`` (driver options such as sslmode)."""
+        return dict(self.settings.get("OPTIONS") or {})
+
+    # -- the contract ------------------------------------------------------------------------
+    def dump(self) -> subprocess.Popen[bytes]:
+        """Start the dump process; its stdout must be a pipe that yields the backup bytes."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement dump()")
+
+    def restore(self, stdin: StdinSource = None) -> subprocess.Popen[bytes]:
+        """Start the restore process reading the backup from ``stdin``."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement restore()")
+
+    def prepare_restore(self) -> None:
+        """Run before a restore starts streaming (e.g. create an extension). Default: nothing."""
+
+    def tool_versions(self) -> dict[str, str]:
+        """Versions of the tools this connector runs, recorded in the backup's manifest."""
+        return {}
+
+    @classmethod
+    def dotted_path(cls) -> str:
+        return f"{cls.__module__}.{cls.__qualname__}"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} database={self.database!r}>"
+
+
+class ToolNotFound(DjangoRcloneError):
+    """A connector's command-line tool is not installed or not on PATH."""
+
+
+class CommandConnector(BaseConnector):
+    """A connector that runs command-line tools (pg_dump, mysqldump, sqlite3, mongodump...).
+
+    Subclasses set ``dump_cmd`` / ``restore_cmd`` and implement ``dump_args()`` /
+    ``restore_args()``; secrets go in ``secret_env()``, never in argv. Per-alias options honoured
+    for every subclass (django-dbbackup names):
+
+    ``DUMP_CMD`` / ``RESTORE_CMD``
+        Path or name of the tool, replacing ``dump_cmd`` / ``restore_cmd``.
+    ``DUMP_PREFIX`` / ``RESTORE_PREFIX``
+        Words placed before the tool (``"nice -n 19"``), split with shell rules, never run by a shell.
+    ``DUMP_SUFFIX`` / ``RESTORE_SUFFIX``
+        Extra arguments placed after the tool's own arguments.
+    ``ENV``, ``DUMP_ENV`` / ``RESTORE_ENV``
+        Environment variables for both phases / for one phase.
+    ``USE_PARENT_ENV``
+        Start from this process's environment (default ``True``, keeps ``PATH``).
+    """
+
+    dump_cmd: str = ""
+    restore_cmd: str = ""
+    #: What to install when a tool is missing, shown in the error.
+    install_hint: str = ""
+
+    def dump_args(self) -> list[str]:
+        """Arguments after the dump tool (no secrets)."""
+        raise NotImplementedError
+
+    def restore_args(self) -> list[str]:
+        """Arguments after the restore tool (no secrets)."""
+        raise NotImplementedError
+
+    def secret_env(self) -> dict[str, str]:
+        """Environment variables that carry credentials (``PGPASSWORD``, ``MYSQL_PWD``...)."""
+        return {}
+
+    # -- argv and environment ------------------------------------------------------------------
+    def _words(self, key: str) -> list[str]:
+        value = self.option(key)
+        if not value:
+            return []
+        if isinstance(value, str):
+            return shlex.split(value)
+        if isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
+            return list(value)
+        raise ImproperlyConfigured(f"Connector option {key} for database {self.database!r} must be a string or a list of strings.")
+
+    def command(self, phase: Phase, tool: str, args: Sequence[str]) -> list[str]:
+        """Build ``PREFIX + tool + args + SUFFIX`` for a phase; ``<PHASE>_CMD`` replaces the tool."""
+        exe = str(self.option(f"{phase}_CMD") or tool)
+        return [*self._words(f"{phase}_PREFIX"), exe, *args, *self._words(f"{phase}_SUFFIX")]
+
+    def environment(self, phase: Phase, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Child environment: parent (unless USE_PARENT_ENV is false), secrets, extra, ENV, <PHASE>_ENV."""
+        env: dict[str, str] = dict(os.environ) if self.option("USE_PARENT_ENV", True) else {}
+        env.update(self.secret_env())
+        env.update(extra or {})
+        for key in ("ENV", f"{phase}_ENV"):
+            value = self.option(key) or {}
+            if not isinstance(value, Mapping):
+                raise ImproperlyConfigured(f"Connector option {key} for database {self.database!r} must be a dict.")
+            env.update({str(k): str(v) for k, v in value.items()})
+        return env
+
+    def dump_argv(self) -> list[str]:
+        return self.command("DUMP", self.dump_cmd, self.dump_args())
+
+    def restore_argv(self) -> list[str]:
+        return self.command("RESTORE", self.restore_cmd, self.restore_args())
+
+    # -- processes ----------------------------------------------------------------------------
+    def spawn(
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        *,
+        stdin: StdinSource = subprocess.DEVNULL,
+        stdout: int | IO[bytes] | None = subprocess.PIPE,
+    ) -> subprocess.Popen[bytes]:
+        """Start one tool with stderr piped, in its own session so terminal signals reach only us."""
+        try:
+            return subprocess.Popen(
+                list(argv),
+                stdin=stdin,
+                stdout=stdout,
+                stderr=subprocess.PIPE,
+                env=dict(env),
+                start_new_session=True,
+            )
+        except FileNotFoundError as exc:
+            hint = f" ({self.install_hint})" if self.install_hint else ""
+            raise ToolNotFound(
+                f"{argv[0]!r} was not found for database {self.database!r}{hint}; "
+                f"install it or point the connector's *_CMD option at it."
+            ) from exc
+
+    def dump(self) -> subprocess.Popen[bytes]:
+        return self.spawn(self.dump_argv(), self.environment("DUMP"))
+
+    def restore(self, stdin: StdinSource = None) -> subprocess.Popen[bytes]:
+        return self.spawn(self.restore_argv(), self.environment("RESTORE"), stdin=stdin, stdout=subprocess.DEVNULL)
+
+    def tool_version(self, phase: Phase, tool: str, flag: str = "--version") -> str:
+        """First line of ``tool --version`` (run without prefix/suffix), or "" when it cannot run."""
+        exe = str(self.option(f"{phase}_CMD") or tool)
+        try:
+            done = subprocess.run([exe, flag], capture_output=True, timeout=10, env=self.environment(phase))
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        text = (done.stdout or done.stderr).decode(errors="replace").strip()
+        return text.splitlines()[0] if text else ""

@@ -1,0 +1,78 @@
+"""Exceptions raised by django-rclone.
+
+Every error a user can act on carries a message that says what went wrong and what to do.
+Management commands turn these into a one-line ``CommandError``.
+"""
+
+from __future__ import annotations
+
+
+class DjangoRcloneError(Exception):
+    """Base class of every django-rclone error."""
+
+
+class ConnectorNotFound(DjangoRcloneError):
+    """No connector could be resolved for a database alias."""
+
+    def __init__(self, database: str, engine: str, package: str | None = None) -> None:
+        self.database = database
+        self.engine = engine
+        self.package = package
+        if package:
+            hint = f"install the plugin with `pip install {package}`"
+        else:
+            hint = (
+                "name a connector for it in DJANGO_RCLONE['CONNECTORS'][alias] or "
+                "DJANGO_RCLONE['CONNECTOR_MAPPING'][engine], or install a plugin that serves this engine"
+            )
+        super().__init__(f"No connector for database {database!r} (ENGINE {engine!r}): {hint}.")
+
+
+class RcloneError(DjangoRcloneError):
+    """An rclone invocation failed; the message includes rclone's own stderr."""
+
+    def __init__(self, action: str, returncode: int | None, stderr: str) -> None:
+        self.action = action
+        self.returncode = returncode
+        self.stderr = stderr
+        detail = stderr.strip() or "(no output on stderr)"
+        super().__init__(f"rclone {action} failed (exit status {returncode}): {detail}")
+
+
+class PipelineError(DjangoRcloneError):
+    """A process of a backup or restore pipeline failed.
+
+    ``process`` names the process that failed first for its own reason (the root cause), and the
+    message carries its stderr, not the broken pipe it caused in its neighbours.
+    """
+
+    def __init__(self, process: str, returncode: int | None, stderr: str, reason: str = "") -> None:
+        self.process = process
+        self.returncode = returncode
+        self.stderr = stderr
+        status = reason or f"exited with status {returncode}"
+        detail = stderr.strip()
+        message = f"{process} {status}"
+        if detail:
+            message += f": {detail}"
+        super().__init__(message)
+
+
+class Interrupted(DjangoRcloneError):
+    """The operation was stopped by SIGINT or SIGTERM; every child process was stopped."""
+
+    def __init__(self, signame: str) -> None:
+        self.signame = signame
+        super().__init__(f"interrupted by {signame}; child processes stopped, nothing was published")
+
+
+class BackupNotFound(DjangoRcloneError):
+    """The requested backup does not exist on the remote."""
+
+
+class IntegrityError(DjangoRcloneError):
+    """A backup's bytes do not match the size or checksum its manifest recorded."""
+
+
+class UnsafePath(DjangoRcloneError):
+    """A backup name would escape the backup directory on the remote."""

@@ -1,0 +1,55 @@
+"""Turn SIGINT and SIGTERM into ``Interrupted`` while an operation runs.
+
+The pipeline's cleanup (stop and reap children, delete a half-written object) then runs through
+ordinary exception handling. ``shield()`` ignores further signals while cleanup runs, so a second
+Ctrl-C cannot leave a half-cleaned state. Outside the main thread (Celery, web workers) signals
+cannot be handled and the guard does nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from types import FrameType
+
+from django_rclone.exceptions import Interrupted
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _raise(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """Raise ``Interrupted`` on SIGINT/SIGTERM inside the block."""
+    if not _in_main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _raise) for sig in _SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def shield() -> Iterator[None]:
+    """Ignore SIGINT/SIGTERM inside the block (cleanup that must finish)."""
+    if not _in_main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in _SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import CommandError, CommandParser
+from django.db import DEFAULT_DB_ALIAS
+
+from django_rclone.management.base import RcloneCommand, human_size
+from django_rclone.restore import restore, select
+
+
+class Command(RcloneCommand):
+    help = "Restore a database from the rclone remote (`rclone cat` streamed into the restore tool)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("-d", "--database", default=DEFAULT_DB_ALIAS, help="Database alias to restore (default: %(default)s).")
+        parser.add_argument("-i", "--input-path", help="Backup name to restore, as listbackups prints it (default: the newest).")
+        parser.add_argument("--noinput", "--no-input", action="store_true", help="Do not ask for confirmation.")
+        parser.add_argument(
+            "--skip-verify",
+            action="store_true",
+            help="Emergency only: restore even if size or checksum differ from the backup's manifest.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.verbosity = options["verbosity"]
+        database = options["database"]
+        name = select(database, options["input_path"])
+        if not self.confirm(f"Restore database {database!r} from {name}? Its current contents will be replaced.", options["noinput"]):
+            raise CommandError("Restore cancelled.")
+        result = restore(database, input_path=name, verify=not options["skip_verify"], sender=type(self))
+        for warning in result.warnings:
+            self.warn(warning)
+        check = "verified" if result.verified else "not verified"
+        self.info(
+            f"Restored database {result.database!r} from {result.name} "
+            f"({human_size(result.size)}, {result.duration:.1f}s, checksum {check})"
+        )

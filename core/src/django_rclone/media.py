@@ -1,0 +1,97 @@
+"""Media backup and restore with ``rclone sync``, guarded against wiping a copy by accident.
+
+``rclone sync`` makes the destination match the source, deleting what the source lacks. An empty
+or missing source would therefore erase the other side, so both directions refuse that unless
+``allow_empty`` is given.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+
+from django_rclone.conf import get_settings
+from django_rclone.exceptions import DjangoRcloneError
+from django_rclone.interrupts import interruptible
+from django_rclone.rclone import Rclone, join
+from django_rclone.signals import post_media_backup, post_media_restore, pre_media_backup, pre_media_restore
+
+
+@dataclass(frozen=True)
+class MediaResult:
+    source: str
+    destination: str
+    duration: float
+
+
+def media_root() -> Path:
+    root = getattr(django_settings, "MEDIA_ROOT", "")
+    if not root:
+        raise ImproperlyConfigured("MEDIA_ROOT is not set; media commands need it to know what to back up.")
+    return Path(root)
+
+
+def media_remote() -> str:
+    conf = get_settings()
+    return join(conf.remote, conf.media_backup_dir)
+
+
+def _has_files(root: Path) -> bool:
+    if not root.is_dir():
+        return False
+    for _dirpath, _dirs, files in os.walk(root):
+        if files:
+            return True
+    return False
+
+
+def _sync(rclone: Rclone, source: str, destination: str, backup_dir: str | None) -> float:
+    extra = ["--backup-dir", backup_dir] if backup_dir else []
+    clock = time.monotonic()
+    with interruptible():
+        rclone.sync(source, destination, *extra)
+    return time.monotonic() - clock
+
+
+def media_backup(*, allow_empty: bool = False, backup_dir: str | None = None, sender: Any = None) -> MediaResult:
+    """Make the remote media folder match MEDIA_ROOT (incremental)."""
+    root = media_root()
+    if not allow_empty and not _has_files(root):
+        state = "does not exist" if not root.exists() else "has no files"
+        raise DjangoRcloneError(
+            f"MEDIA_ROOT ({root}) {state}; syncing it would delete the remote media copy. "
+            "Pass --allow-empty if that is really what you want."
+        )
+    rclone = Rclone.from_settings(get_settings())
+    destination = media_remote()
+    pre_media_backup.send(sender=sender, source=str(root), destination=destination)
+    if root.exists() or allow_empty:
+        root.mkdir(parents=True, exist_ok=True)
+    duration = _sync(rclone, str(root), destination, backup_dir)
+    result = MediaResult(str(root), destination, duration)
+    post_media_backup.send(sender=sender, source=str(root), destination=destination, result=result)
+    return result
+
+
+def media_restore(*, allow_empty: bool = False, backup_dir: str | None = None, sender: Any = None) -> MediaResult:
+    """Make MEDIA_ROOT match the remote media folder."""
+    root = media_root()
+    rclone = Rclone.from_settings(get_settings())
+    source = media_remote()
+    if not allow_empty and not rclone.lsjson(source, files_only=False):
+        raise DjangoRcloneError(
+            f"the remote media folder {source} is empty or missing; restoring it would delete every file in "
+            f"MEDIA_ROOT ({root}). Pass --allow-empty if that is really what you want."
+        )
+    pre_media_restore.send(sender=sender, source=source, destination=str(root))
+    root.mkdir(parents=True, exist_ok=True)
+    duration = _sync(rclone, source, str(root), backup_dir)
+    result = MediaResult(source, str(root), duration)
+    post_media_restore.send(sender=sender, source=source, destination=str(root), result=result)
+    return result

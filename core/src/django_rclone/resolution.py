@@ -1,0 +1,113 @@
+"""Connector resolution: which connector backs up a database alias, and why.
+
+Order, highest first:
+
+1. ``DJANGO_RCLONE["CONNECTORS"][alias]``: a dotted path, a class, an instance, or a dict of
+   per-alias options whose optional ``"CONNECTOR"`` key names the connector (``"auto"`` or no key
+   means: keep resolving with the options applied).
+2. ``DJANGO_RCLONE["CONNECTOR_MAPPING"][engine]``.
+3. The engines that installed plugins declare (``django_rclone_engines``).
+4. ``ConnectorNotFound``, naming the plugin distribution to install when one is known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from django_rclone.conf import get_settings
+from django_rclone.db.base import BaseConnector
+from django_rclone.exceptions import ConnectorNotFound
+from django_rclone.plugins import PluginHost, get_host
+
+#: Distributions known to serve an engine, for the ``ConnectorNotFound`` hint.
+KNOWN_PLUGINS: dict[str, str] = {
+    "django.db.backends.postgresql": "django-rclone-postgres",
+    "django.contrib.gis.db.backends.postgis": "django-rclone-postgres",
+    "django_prometheus.db.backends.postgresql": "django-rclone-postgres",
+    "django_prometheus.db.backends.postgis": "django-rclone-postgres",
+    "django.db.backends.mysql": "django-rclone-mysql",
+    "django.contrib.gis.db.backends.mysql": "django-rclone-mysql",
+    "django_prometheus.db.backends.mysql": "django-rclone-mysql",
+    "django.db.backends.sqlite3": "django-rclone-sqlite",
+    "django.contrib.gis.db.backends.spatialite": "django-rclone-sqlite",
+    "django_prometheus.db.backends.sqlite3": "django-rclone-sqlite",
+    "djongo": "django-rclone-mongodb",
+    "django_mongodb_engine": "django-rclone-mongodb",
+    "django_mongodb_backend": "django-rclone-mongodb",
+}
+
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The connector chosen for an alias and the rule that chose it."""
+
+    database: str
+    engine: str
+    connector: BaseConnector
+    rule: str
+    detail: str
+
+    @property
+    def connector_path(self) -> str:
+        return type(self.connector).dotted_path() if isinstance(self.connector, BaseConnector) else repr(self.connector)
+
+
+def _split_entry(database: str, entry: Any) -> tuple[Any, dict[str, Any]]:
+    """Return (connector target or None, per-alias options) from a CONNECTORS entry."""
+    if entry is None or entry == AUTO:
+        return None, {}
+    if isinstance(entry, Mapping):
+        options = {str(k): v for k, v in entry.items() if k != "CONNECTOR"}
+        target = entry.get("CONNECTOR")
+        return (None if target in (None, AUTO) else target), options
+    return entry, {}
+
+
+def build_connector(target: Any, database: str, options: Mapping[str, Any], origin: str) -> BaseConnector:
+    """Turn a dotted path, class or instance into a connector bound to ``database``."""
+    if isinstance(target, str):
+        try:
+            target = import_string(target)
+        except ImportError as exc:
+            raise ImproperlyConfigured(f"{origin} names {target!r}, which cannot be imported: {exc}") from exc
+    if isinstance(target, type) and issubclass(target, BaseConnector):
+        return target(database, options)
+    if isinstance(target, BaseConnector):
+        return target
+    raise ImproperlyConfigured(
+        f"{origin} is {target!r}: expected a BaseConnector subclass, its dotted path, or an instance of one."
+    )
+
+
+def resolve(database: str, host: PluginHost | None = None) -> Resolution:
+    """Resolve the connector for a database alias (see module docstring for the order)."""
+    databases = django_settings.DATABASES
+    if database not in databases:
+        raise ImproperlyConfigured(
+            f"Database alias {database!r} is not in DATABASES (known: {', '.join(sorted(databases)) or 'none'})."
+        )
+    conf = get_settings()
+    engine = str(databases[database].get("ENGINE", ""))
+    target, options = _split_entry(database, conf.connectors.get(database))
+    if target is not None:
+        origin = f"DJANGO_RCLONE['CONNECTORS'][{database!r}]"
+        return Resolution(database, engine, build_connector(target, database, options, origin), "CONNECTORS", origin)
+    if engine in conf.connector_mapping:
+        origin = f"DJANGO_RCLONE['CONNECTOR_MAPPING'][{engine!r}]"
+        connector = build_connector(conf.connector_mapping[engine], database, options, origin)
+        return Resolution(database, engine, connector, "CONNECTOR_MAPPING", origin)
+    host = host or get_host()
+    claim = host.engines().get(engine)
+    if claim is not None:
+        origin = f"plugin {claim.plugin!r}"
+        connector = build_connector(claim.connector, database, options, origin)
+        return Resolution(database, engine, connector, "plugin", origin)
+    raise ConnectorNotFound(database, engine, KNOWN_PLUGINS.get(engine))

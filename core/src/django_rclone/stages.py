@@ -1,0 +1,26 @@
+"""Labels for pipeline stages, so errors name the tool that failed."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from django_rclone.db.base import BaseConnector, CommandConnector
+from django_rclone.pipeline import Stage
+from django_rclone.rclone import clean_stderr
+
+
+def tool_stage(proc: subprocess.Popen[bytes], connector: BaseConnector, phase: str) -> Stage:
+    """A stage for a connector's process, labelled with the tool's name."""
+    tool = ""
+    if isinstance(connector, CommandConnector):
+        tool = str(connector.option(f"{phase}_CMD") or (connector.dump_cmd if phase == "DUMP" else connector.restore_cmd))
+    if not tool:
+        args = proc.args
+        first = args[0] if isinstance(args, (list, tuple)) and args else args
+        tool = str(first)
+    return Stage(f"{Path(tool).name} ({phase.lower()} of database {connector.database!r})", proc)
+
+
+def rclone_stage(proc: subprocess.Popen[bytes], action: str) -> Stage:
+    return Stage(f"rclone {action}", proc, clean=clean_stderr)

@@ -1,0 +1,109 @@
+"""Restore helper: ``python -m django_rclone_sqlite.swap --sqlite3 CMD [--load EXT] -- TARGET``.
+
+Reads a ``.dump`` SQL stream on stdin, feeds it to ``sqlite3 -bail`` building a scratch database
+next to TARGET, checks the stream ended with the dump's final ``COMMIT;``, then copies the scratch
+database over TARGET with the shell's ``.restore`` (SQLite's backup API: one step for every other
+connection, WAL included) and removes the scratch file. Only the sqlite3 shell touches databases,
+so Python's own sqlite3 module (often built without extension loading) does not matter. Any error, or SIGTERM/SIGINT, removes the scratch file and leaves
+TARGET untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from types import FrameType
+
+CHUNK = 1 << 20
+TAIL = 256
+
+
+class _Stop(Exception):
+    pass
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop(signal.Signals(signum).name)
+
+
+def _feed(child: subprocess.Popen[bytes]) -> bytes:
+    """Copy our stdin to the child's stdin; return the last bytes seen."""
+    assert child.stdin is not None
+    tail = b""
+    src, dst = sys.stdin.buffer.fileno(), child.stdin.fileno()
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    while True:
+        n = os.readv(src, [buf])
+        if n == 0:
+            break
+        chunk = view[:n]
+        while chunk:
+            chunk = chunk[os.write(dst, chunk) :]
+        tail = (tail + bytes(view[max(0, n - TAIL) : n]))[-TAIL:]
+    child.stdin.close()
+    return tail
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m django_rclone_sqlite.swap")
+    parser.add_argument("--sqlite3", default="sqlite3")
+    parser.add_argument("--load", action="append", default=[])
+    parser.add_argument("target")
+    args = parser.parse_args(argv)
+    target = Path(args.target)
+    scratch = target.with_name(f".django-rclone-restore-{os.getpid()}.sqlite3")
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _stop)
+    child: subprocess.Popen[bytes] | None = None
+    try:
+        scratch.unlink(missing_ok=True)
+        cmd = [args.sqlite3, "-bail", "-batch"]
+        for ext in args.load:
+            cmd += ["-cmd", f".load {ext}"]
+        child = subprocess.Popen([*cmd, str(scratch)], stdin=subprocess.PIPE)
+        try:
+            tail = _feed(child)
+        except BrokenPipeError:
+            tail = b""
+        code = child.wait()
+        if code != 0:
+            print(f"sqlite3 failed (exit status {code}); {target} was not changed", file=sys.stderr)
+            return code or 1
+        if not tail.rstrip().endswith(b"COMMIT;"):
+            print(
+                f"the SQL stream is incomplete (it does not end with the dump's COMMIT); {target} was not changed",
+                file=sys.stderr,
+            )
+            return 1
+        # Copy the scratch database over the target with the shell's .restore (SQLite's backup API):
+        # one step for every other connection, WAL or not. Run beside the target so the scratch
+        # file's name needs no quoting.
+        swap = subprocess.run(
+            [args.sqlite3, "-bail", "-batch", "-cmd", ".timeout 60000", target.name, f".restore {scratch.name}"],
+            cwd=str(target.parent),
+            stdin=subprocess.DEVNULL,
+        )
+        if swap.returncode != 0:
+            print(f"replacing {target} with the restored database failed; it was not changed", file=sys.stderr)
+            return swap.returncode
+        return 0
+    except _Stop as stop:
+        print(f"restore interrupted by {stop}; {target} was not changed", file=sys.stderr)
+        return 128 + 15
+    finally:
+        if child is not None and child.poll() is None:
+            child.kill()
+            child.wait()
+        for path in (scratch, Path(f"{scratch}-journal"), Path(f"{scratch}-wal"), Path(f"{scratch}-shm")):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

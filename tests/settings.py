@@ -1,0 +1,71 @@
+"""Django settings for the test suite.
+
+One Django configuration serves every test: ``default`` is a SQLite file, the other aliases point
+at the servers the test run starts itself on 127.0.0.1 (ports chosen in ``tests/conftest.py`` and
+passed through environment variables before Django loads these settings).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from tests.gis import DJANGO_SPATIALITE_AVAILABLE, GIS_AVAILABLE
+
+RUN_DIR = Path(os.environ.setdefault("DJANGO_RCLONE_TEST_DIR", tempfile.mkdtemp(prefix="django-rclone-tests-")))
+SECRET_KEY = "tests-only-not-secret"  # noqa: S105
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+MEDIA_ROOT = str(RUN_DIR / "media")
+
+DB_PASSWORD = "pw-Zq8!x rclone"  # noqa: S105 - has a space and a '!' to catch quoting bugs
+PG_PORT = int(os.environ.get("DJANGO_RCLONE_TEST_PG_PORT", "54329"))
+MYSQL_PORT = int(os.environ.get("DJANGO_RCLONE_TEST_MYSQL_PORT", "33069"))
+MYSQL_SOCKET = str(RUN_DIR / "mariadb" / "mysqld.sock")
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django_rclone",
+    "tests.testapp",
+]
+if GIS_AVAILABLE:
+    INSTALLED_APPS += ["django.contrib.gis", "tests.gisapp"]
+
+DATABASES = {
+    "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(RUN_DIR / "default.sqlite3")},
+    "other": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(RUN_DIR / "other.sqlite3")},
+    "postgres": {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "rclone_test",
+        "USER": "rclone_app",
+        "PASSWORD": DB_PASSWORD,
+        "HOST": "127.0.0.1",
+        "PORT": PG_PORT,
+    },
+    "mysql": {
+        "ENGINE": "django.db.backends.mysql",
+        "NAME": "rclone_test",
+        "USER": "rclone_app",
+        "PASSWORD": DB_PASSWORD,
+        "HOST": "127.0.0.1",
+        "PORT": MYSQL_PORT,
+        "OPTIONS": {"charset": "utf8mb4"},
+    },
+}
+if GIS_AVAILABLE:
+    DATABASES["postgis"] = {
+        **DATABASES["postgres"],
+        "ENGINE": "django.contrib.gis.db.backends.postgis",
+        "NAME": "rclone_gis",
+    }
+if DJANGO_SPATIALITE_AVAILABLE:
+    DATABASES["spatialite"] = {
+        "ENGINE": "django.contrib.gis.db.backends.spatialite",
+        "NAME": str(RUN_DIR / "spatial.sqlite3"),
+    }
+
+DATABASE_ROUTERS = ["tests.routers.TestRouter"]
+
+DJANGO_RCLONE = {"REMOTE": str(RUN_DIR / "remote")}
