@@ -107,6 +107,8 @@ def backup(
                     if rclone.stat(leftover) is not None:
                         rclone.deletefile(leftover)
         raise
+    finally:
+        connector.cleanup()
     result = BackupResult(
         database=database,
         name=name,

@@ -96,16 +96,19 @@ def restore(
             )
     pre_db_restore.send(sender=sender, database=database, connector=connector, path=name)
     connections[database].close()
-    connector.prepare_restore()
     clock = time.monotonic()
-    with interruptible():
-        cat = rclone.cat(path)
-        try:
-            proc = host.restore(connector, database, subprocess.PIPE)
-        except BaseException:
-            rclone_stage(cat, "cat").stop()
-            raise
-        stats = stream_restore(rclone_stage(cat, "cat"), tool_stage(proc, connector, "RESTORE"), expected)
+    try:
+        with interruptible():
+            connector.prepare_restore()
+            cat = rclone.cat(path)
+            try:
+                proc = host.restore(connector, database, subprocess.PIPE)
+            except BaseException:
+                rclone_stage(cat, "cat").stop()
+                raise
+            stats = stream_restore(rclone_stage(cat, "cat"), tool_stage(proc, connector, "RESTORE"), expected)
+    finally:
+        connector.cleanup()
     result = RestoreResult(
         database=database,
         name=name,

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Mapping, Sequence
 from typing import IO, Any, Literal
 
@@ -50,6 +52,7 @@ class BaseConnector:
         self.database = database
         self.options: dict[str, Any] = dict(options or {})
         self.settings: dict[str, Any] = {**databases[database], **self.options}
+        self._private_dirs: list[str] = []
 
     # -- connection details ------------------------------------------------------------------
     def option(self, key: str, default: Any = None) -> Any:
@@ -101,6 +104,27 @@ class BaseConnector:
     def tool_versions(self) -> dict[str, str]:
         """Versions of the tools this connector runs, recorded in the backup's manifest."""
         return {}
+
+    def cleanup(self) -> None:
+        """Called by the core once every process of a backup or restore has ended, on every path
+        (success, failure, interruption). Removes the private files made by ``secret_file()``."""
+        for folder in self._private_dirs:
+            shutil.rmtree(folder, ignore_errors=True)
+        self._private_dirs.clear()
+
+    def secret_file(self, filename: str, content: str) -> str:
+        """Write ``content`` to a new 0600 file in a private 0700 temporary folder; return its path.
+
+        For tools that read credentials from a file (option files, YAML configs). The folder is
+        removed by ``cleanup()``, which the core calls when the processes have ended.
+        """
+        folder = tempfile.mkdtemp(prefix="django-rclone-")
+        self._private_dirs.append(folder)
+        path = os.path.join(folder, filename)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+        return path
 
     @classmethod
     def dotted_path(cls) -> str:
