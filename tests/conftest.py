@@ -60,7 +60,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if bad:
         if reporter is not None:
             reporter.write_line("")
-            reporter.write_line(f"FAILED: {len(bad)} required database test(s) were skipped (DJANGO_RCLONE_REQUIRE):", red=True)
+            reporter.write_line(
+                f"FAILED: {len(bad)} required database test(s) were skipped (DJANGO_RCLONE_REQUIRE):", red=True
+            )
             for nodeid, markers in bad:
                 reporter.write_line(f"  {nodeid} [{', '.join(markers)}]", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

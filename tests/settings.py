@@ -14,12 +14,12 @@ from pathlib import Path
 from tests.gis import DJANGO_SPATIALITE_AVAILABLE, GIS_AVAILABLE
 
 RUN_DIR = Path(os.environ.setdefault("DJANGO_RCLONE_TEST_DIR", tempfile.mkdtemp(prefix="django-rclone-tests-")))
-SECRET_KEY = "tests-only-not-secret"  # noqa: S105
+SECRET_KEY = "tests-only-not-secret"
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 MEDIA_ROOT = str(RUN_DIR / "media")
 
-DB_PASSWORD = "pw-Zq8!x rclone"  # noqa: S105 - has a space and a '!' to catch quoting bugs
+DB_PASSWORD = "pw-Zq8!x rclone"
 PG_PORT = int(os.environ.get("DJANGO_RCLONE_TEST_PG_PORT", "54329"))
 MYSQL_PORT = int(os.environ.get("DJANGO_RCLONE_TEST_MYSQL_PORT", "33069"))
 MYSQL_SOCKET = str(RUN_DIR / "mariadb" / "mysqld.sock")

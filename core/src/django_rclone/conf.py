@@ -64,7 +64,7 @@ def _check_dir(key: str, value: Any) -> str:
     if value.startswith("/") or ":" in value or any(p in ("", ".", "..") for p in parts):
         raise _fail(key, f"is {value!r}", "use a relative folder below REMOTE without '..', ':' or a leading '/'")
     if not parts:
-        raise _fail(key, "is empty", "give it its own folder below REMOTE, such as \"db\" or \"media\"")
+        raise _fail(key, "is empty", 'give it its own folder below REMOTE, such as "db" or "media"')
     return cleaned
 
 
@@ -119,7 +119,9 @@ def _check_remote(remote: Any) -> str:
 def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
     """Validate a ``DJANGO_RCLONE`` mapping and return typed settings."""
     if raw is None:
-        raise _fail("REMOTE", "is not set (DJANGO_RCLONE is missing)", 'add DJANGO_RCLONE = {"REMOTE": "myremote:backups"}')
+        raise _fail(
+            "REMOTE", "is not set (DJANGO_RCLONE is missing)", 'add DJANGO_RCLONE = {"REMOTE": "myremote:backups"}'
+        )
     if not isinstance(raw, Mapping):
         raise ImproperlyConfigured("DJANGO_RCLONE must be a dict; see docs/configuration.md.")
     unknown = set(raw) - set(DEFAULTS)

@@ -45,10 +45,7 @@ def media_remote() -> str:
 def _has_files(root: Path) -> bool:
     if not root.is_dir():
         return False
-    for _dirpath, _dirs, files in os.walk(root):
-        if files:
-            return True
-    return False
+    return any(files for _dirpath, _dirs, files in os.walk(root))
 
 
 def _sync(rclone: Rclone, source: str, destination: str, backup_dir: str | None) -> float:

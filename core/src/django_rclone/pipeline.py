@@ -157,7 +157,8 @@ def stream_backup(producer: Stage, consumer: Stage) -> StreamStats:
 
     On return both processes exited 0 and every byte reached the consumer.
     """
-    assert producer.proc.stdout is not None and consumer.proc.stdin is not None
+    assert producer.proc.stdout is not None
+    assert consumer.proc.stdin is not None
     src, dst = producer.proc.stdout.fileno(), consumer.proc.stdin.fileno()
     _widen(src)
     _widen(dst)
@@ -204,7 +205,8 @@ def stream_restore(producer: Stage, consumer: Stage, expected: Expected | None =
     the stream matched ``expected``; otherwise the consumer is stopped before it could commit, and
     ``PipelineError`` / ``IntegrityError`` is raised.
     """
-    assert producer.proc.stdout is not None and consumer.proc.stdin is not None
+    assert producer.proc.stdout is not None
+    assert consumer.proc.stdin is not None
     src, dst = producer.proc.stdout.fileno(), consumer.proc.stdin.fileno()
     _widen(src)
     _widen(dst)
@@ -258,4 +260,3 @@ def stream_restore(producer: Stage, consumer: Stage, expected: Expected | None =
         if consumer.proc.returncode != 0:
             raise consumer.failure()
     return StreamStats(size=size, sha256=hasher.hexdigest())
-

@@ -98,7 +98,9 @@ class Rclone:
         )
 
     # -- one-shot commands --------------------------------------------------------------------
-    def run(self, action: str, *args: str, data: bytes | None = None, ok: Sequence[int] = (0,)) -> subprocess.CompletedProcess[bytes]:
+    def run(
+        self, action: str, *args: str, data: bytes | None = None, ok: Sequence[int] = (0,)
+    ) -> subprocess.CompletedProcess[bytes]:
         done = subprocess.run(
             self.argv(action, *args),
             input=data,

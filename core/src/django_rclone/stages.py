@@ -14,7 +14,9 @@ def tool_stage(proc: subprocess.Popen[bytes], connector: BaseConnector, phase: s
     """A stage for a connector's process, labelled with the tool's name."""
     tool = ""
     if isinstance(connector, CommandConnector):
-        tool = str(connector.option(f"{phase}_CMD") or (connector.dump_cmd if phase == "DUMP" else connector.restore_cmd))
+        tool = str(
+            connector.option(f"{phase}_CMD") or (connector.dump_cmd if phase == "DUMP" else connector.restore_cmd)
+        )
     if not tool:
         args = proc.args
         first = args[0] if isinstance(args, (list, tuple)) and args else args

@@ -183,7 +183,9 @@ class CommandConnector(BaseConnector):
             return shlex.split(value)
         if isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
             return list(value)
-        raise ImproperlyConfigured(f"Connector option {key} for database {self.database!r} must be a string or a list of strings.")
+        raise ImproperlyConfigured(
+            f"Connector option {key} for database {self.database!r} must be a string or a list of strings."
+        )
 
     def command(self, phase: Phase, tool: str, args: Sequence[str]) -> list[str]:
         """Build ``PREFIX + tool + args + SUFFIX`` for a phase; ``<PHASE>_CMD`` replaces the tool."""

@@ -47,7 +47,13 @@ class SqliteConnector(CommandConnector):
 
     def restore_argv(self) -> list[str]:
         # The helper runs RESTORE_CMD (sqlite3) itself; PREFIX/SUFFIX wrap the helper.
-        helper = [sys.executable, "-m", "django_rclone_sqlite.swap", "--sqlite3", str(self.option("RESTORE_CMD") or "sqlite3")]
+        helper = [
+            sys.executable,
+            "-m",
+            "django_rclone_sqlite.swap",
+            "--sqlite3",
+            str(self.option("RESTORE_CMD") or "sqlite3"),
+        ]
         for ext in self._extensions():
             helper += ["--load", ext]
         helper += ["--", self._check_file()]

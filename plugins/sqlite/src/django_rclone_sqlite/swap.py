@@ -1,11 +1,11 @@
-"""Restore helper: ``python -m django_rclone_sqlite.swap --sqlite3 CMD [--load EXT] -- TARGET``.
+"""Restore helper, run as ``python -m django_rclone_sqlite.swap --sqlite3 CMD [--load EXT] -- TARGET``.
 
 Reads a ``.dump`` SQL stream on stdin, feeds it to ``sqlite3 -bail`` building a scratch database
 next to TARGET, checks the stream ended with the dump's final ``COMMIT;``, then copies the scratch
 database over TARGET with the shell's ``.restore`` (SQLite's backup API: one step for every other
 connection, WAL included) and removes the scratch file. Only the sqlite3 shell touches databases,
-so Python's own sqlite3 module (often built without extension loading) does not matter. Any error, or SIGTERM/SIGINT, removes the scratch file and leaves
-TARGET untouched.
+so Python's own sqlite3 module (often built without extension loading) does not matter. Any
+error, or SIGTERM/SIGINT, removes the scratch file and leaves TARGET untouched.
 """
 
 from __future__ import annotations

@@ -13,9 +13,14 @@ class Command(RcloneCommand):
     help = "Back up a database to the rclone remote (dump streamed into `rclone rcat`)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("-d", "--database", default=DEFAULT_DB_ALIAS, help="Database alias to back up (default: %(default)s).")
         parser.add_argument(
-            "-c", "--clean", action="store_true", help="Afterwards delete old backups of this database beyond DB_CLEANUP_KEEP."
+            "-d", "--database", default=DEFAULT_DB_ALIAS, help="Database alias to back up (default: %(default)s)."
+        )
+        parser.add_argument(
+            "-c",
+            "--clean",
+            action="store_true",
+            help="Afterwards delete old backups of this database beyond DB_CLEANUP_KEEP.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -13,8 +13,12 @@ class Command(RcloneCommand):
     help = "Restore a database from the rclone remote (`rclone cat` streamed into the restore tool)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("-d", "--database", default=DEFAULT_DB_ALIAS, help="Database alias to restore (default: %(default)s).")
-        parser.add_argument("-i", "--input-path", help="Backup name to restore, as listbackups prints it (default: the newest).")
+        parser.add_argument(
+            "-d", "--database", default=DEFAULT_DB_ALIAS, help="Database alias to restore (default: %(default)s)."
+        )
+        parser.add_argument(
+            "-i", "--input-path", help="Backup name to restore, as listbackups prints it (default: the newest)."
+        )
         parser.add_argument("--noinput", "--no-input", action="store_true", help="Do not ask for confirmation.")
         parser.add_argument(
             "--skip-verify",
@@ -26,7 +30,9 @@ class Command(RcloneCommand):
         self.verbosity = options["verbosity"]
         database = options["database"]
         name = select(database, options["input_path"])
-        if not self.confirm(f"Restore database {database!r} from {name}? Its current contents will be replaced.", options["noinput"]):
+        if not self.confirm(
+            f"Restore database {database!r} from {name}? Its current contents will be replaced.", options["noinput"]
+        ):
             raise CommandError("Restore cancelled.")
         result = restore(database, input_path=name, verify=not options["skip_verify"], sender=type(self))
         for warning in result.warnings:

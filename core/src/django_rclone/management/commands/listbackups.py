@@ -23,7 +23,9 @@ class Command(RcloneCommand):
         if options["media"]:
             records = Rclone.from_settings(get_settings()).lsjson(media_remote(), recursive=True)
             for record in sorted(records, key=lambda r: r["Path"]):
-                self.stdout.write(f"{record['Path']}\t{human_size(int(record.get('Size', 0)))}\t{record.get('ModTime', '')}")
+                self.stdout.write(
+                    f"{record['Path']}\t{human_size(int(record.get('Size', 0)))}\t{record.get('ModTime', '')}"
+                )
             self.info(f"{len(records)} media file(s)", level=2)
             return
         entries = list_backups(options["database"])

@@ -13,7 +13,9 @@ class Command(RcloneCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--allow-empty", action="store_true", help="Sync even if MEDIA_ROOT is empty or missing (empties the remote copy)."
+            "--allow-empty",
+            action="store_true",
+            help="Sync even if MEDIA_ROOT is empty or missing (empties the remote copy).",
         )
         parser.add_argument("--backup-dir", help="rclone --backup-dir: keep files the sync replaces or deletes there.")
 

@@ -16,7 +16,9 @@ class Command(RcloneCommand):
         parser.add_argument(
             "--allow-empty", action="store_true", help="Restore even if the remote copy is empty (empties MEDIA_ROOT)."
         )
-        parser.add_argument("--backup-dir", help="rclone --backup-dir: keep local files the sync replaces or deletes there.")
+        parser.add_argument(
+            "--backup-dir", help="rclone --backup-dir: keep local files the sync replaces or deletes there."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options["verbosity"]
