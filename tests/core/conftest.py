@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import stat
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ def remote_files(remote: Path) -> list[str]:
 
 
 @pytest.fixture
-def standin(rclone_settings: Callable[..., None], tmp_path: Path) -> Iterator[Callable[..., Path]]:
+def standin(rclone_settings: Callable[..., None], tmp_path: Path) -> Callable[..., Path]:
     """Route the ``default`` alias through the stand-in connector; returns the restore output path."""
     out = tmp_path / "restored.bin"
 
@@ -38,7 +38,7 @@ def standin(rclone_settings: Callable[..., None], tmp_path: Path) -> Iterator[Ca
         rclone_settings(CONNECTORS=connectors, **keys)
         return out
 
-    yield configure
+    return configure
 
 
 @pytest.fixture

@@ -15,7 +15,10 @@ import pytest
 from tests.core.conftest import CONNECTOR, pids_alive, remote_files
 
 ROOT = Path(__file__).parents[2]
-MANAGE = "import sys, django; django.setup(); from django.core.management import execute_from_command_line; execute_from_command_line(['manage.py', *sys.argv[1:]])"
+MANAGE = (
+    "import sys, django; django.setup(); from django.core.management import execute_from_command_line; "
+    "execute_from_command_line(['manage.py', *sys.argv[1:]])"
+)
 
 
 def start(args: list[str], rclone: dict[str, object]) -> subprocess.Popen[str]:
