@@ -1,0 +1,124 @@
+"""The MySQL / MariaDB connector: ``mysqldump`` (or ``mariadb-dump``) out, ``mysql`` (or ``mariadb``) in.
+
+Backups are plain SQL from ``--single-transaction --quick``: a consistent snapshot of InnoDB tables
+without locking writers, streamed row by row. Restores pipe that SQL into the command-line client.
+The password travels in a 0600 option file named by ``--defaults-extra-file`` (see ``option_file``
+for why not ``MYSQL_PWD``); it never appears in a command line or in the child's environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+from django_rclone.db.base import CommandConnector, Phase
+from django_rclone_mysql import option_file
+from django_rclone_mysql.connection import connection_flags
+from django_rclone_mysql.tools import DUMP_TOOLS, RESTORE_TOOLS, Flavor, first_on_path, flavor
+
+DEFAULT_CHARSET = "utf8mb4"
+
+
+class MysqlDumpConnector(CommandConnector):
+    """SQL dumps of one MySQL or MariaDB database.
+
+    Per-alias options (in ``DJANGO_RCLONE["CONNECTORS"][alias]`` or ``DATABASES[alias]``), besides
+    the ones every command connector has (``DUMP_CMD``, ``*_PREFIX``, ``*_SUFFIX``, ``*ENV``...):
+
+    ``SINGLE_TRANSACTION`` (``True``)
+        ``--single-transaction``: a consistent InnoDB snapshot without table locks.
+    ``ROUTINES`` (``False``) / ``EVENTS`` (``False``)
+        Include stored procedures and functions / scheduled events.
+    ``TRIGGERS`` (``True``)
+        Include triggers (the tools' default); ``False`` adds ``--skip-triggers``.
+    ``EXCLUDE`` (``[]``)
+        Table names left out of the backup (``--ignore-table=DB.TABLE``).
+    ``CHARSET`` (``"utf8mb4"``)
+        Character set of the SQL text, for both tools.
+    """
+
+    extension = "sql"
+    install_hint = (
+        "the MariaDB or MySQL client tools, e.g. `apt-get install mariadb-client` or `apt-get install mysql-client`"
+    )
+
+    def __init__(self, database: str = "default", options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(database, options)
+        self.dump_cmd = first_on_path(DUMP_TOOLS)
+        self.restore_cmd = first_on_path(RESTORE_TOOLS)
+        self._flavors: dict[str, Flavor] = {}
+
+    # -- arguments ---------------------------------------------------------------------------
+    def exe(self, phase: Phase) -> str:
+        """The tool that runs in ``phase`` (``<PHASE>_CMD`` or the one found on PATH)."""
+        return str(self.option(f"{phase}_CMD") or (self.dump_cmd if phase == "DUMP" else self.restore_cmd))
+
+    def flavor(self, phase: Phase) -> Flavor:
+        """Whether the tool of ``phase`` is MySQL's or MariaDB's (asked only when a flag depends on it)."""
+        if phase not in self._flavors:
+            self._flavors[phase] = flavor(self.exe(phase), self.environment(phase))
+        return self._flavors[phase]
+
+    def credential_args(self) -> list[str]:
+        """``--defaults-extra-file=...`` carrying the password (and the user's own option file), or nothing.
+
+        The file is created on each call and removed by ``cleanup()``.
+        """
+        own_file = str(self.connection_options.get("read_default_file") or "")
+        if not self.password:
+            return [f"--defaults-extra-file={own_file}"] if own_file else []
+        path = self.secret_file("client.cnf", option_file.render(self.password, include=own_file))
+        return [f"--defaults-extra-file={path}"]
+
+    def connection_args(self, phase: Phase) -> list[str]:
+        """Host/port or socket, user, character set and TLS flags for ``phase``'s tool."""
+        return connection_flags(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            charset=str(self.option("CHARSET", DEFAULT_CHARSET)),
+            options=self.connection_options,
+            flavor=lambda: self.flavor(phase),
+        )
+
+    def database_name(self) -> str:
+        if not self.name:
+            raise ImproperlyConfigured(
+                f"DATABASES[{self.database!r}]['NAME'] is empty; the MySQL connector needs the database name "
+                "(set NAME, or NAME in DJANGO_RCLONE['CONNECTORS'][alias])."
+            )
+        return self.name
+
+    def excluded(self) -> list[str]:
+        value = self.option("EXCLUDE") or []
+        if isinstance(value, str) or not all(isinstance(table, str) for table in value):
+            raise ImproperlyConfigured(
+                f"Connector option EXCLUDE for database {self.database!r} must be a list of table names."
+            )
+        return list(value)
+
+    def dump_args(self) -> list[str]:
+        name = self.database_name()
+        args = [*self.credential_args(), *self.connection_args("DUMP"), "--quick", "--no-tablespaces"]
+        if self.option("SINGLE_TRANSACTION", True):
+            args.append("--single-transaction")
+        if self.option("ROUTINES", False):
+            args.append("--routines")
+        if not self.option("TRIGGERS", True):
+            args.append("--skip-triggers")
+        if self.option("EVENTS", False):
+            args.append("--events")
+        args += [f"--ignore-table={name}.{table}" for table in self.excluded()]
+        return [*args, name]
+
+    def restore_args(self) -> list[str]:
+        name = self.database_name()
+        return [*self.credential_args(), *self.connection_args("RESTORE"), name]
+
+    # -- manifest ----------------------------------------------------------------------------
+    def tool_versions(self) -> dict[str, str]:
+        phases: tuple[Phase, ...] = ("DUMP", "RESTORE")
+        return {os.path.basename(self.exe(phase)): self.tool_version(phase, self.exe(phase)) for phase in phases}
