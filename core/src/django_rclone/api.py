@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from django_rclone import catalog
-from django_rclone.backup import BackupResult, backup
 from django_rclone.catalog import BackupEntry
 from django_rclone.conf import get_settings
-from django_rclone.media import MediaResult, media_backup, media_restore
+from django_rclone.operations.backup import BackupResult, backup
+from django_rclone.operations.media import MediaResult, media_backup, media_restore
+from django_rclone.operations.restore import RestoreResult, restore
 from django_rclone.rclone import Rclone
-from django_rclone.restore import RestoreResult, restore
 
 __all__ = [
     "BackupEntry",

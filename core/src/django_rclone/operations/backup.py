@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from django_rclone import __version__, catalog, names, retention
+from django_rclone import __version__, catalog, names
 from django_rclone.conf import get_settings
 from django_rclone.exceptions import DjangoRcloneError
 from django_rclone.interrupts import interruptible, shield
 from django_rclone.manifest import Manifest
+from django_rclone.operations import retention
 from django_rclone.pipeline import stream_backup
 from django_rclone.plugins import get_host
 from django_rclone.rclone import Rclone

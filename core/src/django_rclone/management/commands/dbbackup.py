@@ -5,8 +5,8 @@ from typing import Any
 from django.core.management.base import CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
-from django_rclone.backup import backup
 from django_rclone.management.base import RcloneCommand, human_size
+from django_rclone.operations.backup import backup
 
 
 class Command(RcloneCommand):

@@ -6,7 +6,7 @@ from django.core.management.base import CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
 from django_rclone.management.base import RcloneCommand, human_size
-from django_rclone.restore import restore, select
+from django_rclone.operations.restore import restore, select
 
 
 class Command(RcloneCommand):

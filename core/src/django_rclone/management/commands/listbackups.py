@@ -7,7 +7,7 @@ from django.core.management.base import CommandParser
 from django_rclone.api import list_backups
 from django_rclone.conf import get_settings
 from django_rclone.management.base import RcloneCommand, human_size
-from django_rclone.media import media_remote
+from django_rclone.operations.media import media_remote
 from django_rclone.rclone import Rclone
 
 

@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from django_rclone.management.base import RcloneCommand
-from django_rclone.media import media_backup
+from django_rclone.operations.media import media_backup
 
 
 class Command(RcloneCommand):

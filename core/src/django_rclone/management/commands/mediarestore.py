@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 
 from django_rclone.management.base import RcloneCommand
-from django_rclone.media import media_remote, media_restore, media_root
+from django_rclone.operations.media import media_remote, media_restore, media_root
 
 
 class Command(RcloneCommand):

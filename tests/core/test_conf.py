@@ -1,0 +1,75 @@
+"""DJANGO_RCLONE validation: each bad value names its key and the fix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.test import override_settings
+
+from django_rclone.conf import get_settings, load_settings
+
+
+def test_defaults() -> None:
+    conf = load_settings({"REMOTE": "myremote:backups"})
+    assert conf.remote == "myremote:backups"
+    assert conf.rclone_binary == "rclone"
+    assert conf.rclone_config is None
+    assert conf.rclone_flags == ()
+    assert conf.db_backup_dir == "db"
+    assert conf.db_filename_template == "{database}-{datetime}.{ext}"
+    assert conf.db_date_format == "%Y-%m-%d-%H%M%S"
+    assert conf.db_cleanup_keep == 10
+    assert conf.media_backup_dir == "media"
+    assert conf.connectors == {}
+    assert conf.connector_mapping == {}
+
+
+@pytest.mark.parametrize(
+    ("raw", "key", "fix"),
+    [
+        (None, "REMOTE", "myremote:backups"),
+        ({}, "REMOTE", "myremote:backups"),
+        ({"REMOTE": "relative/path"}, "REMOTE", "absolute local path"),
+        ({"REMOTE": "r:", "DB_FILENAME_TEMPLATE": "{datetime}-{database}.{ext}"}, "DB_FILENAME_TEMPLATE", "{database}"),
+        ({"REMOTE": "r:", "DB_FILENAME_TEMPLATE": "{database}.{ext}"}, "DB_FILENAME_TEMPLATE", "{datetime}"),
+        ({"REMOTE": "r:", "DB_FILENAME_TEMPLATE": "{database}-{datetime}-{user}"}, "DB_FILENAME_TEMPLATE", "unknown"),
+        ({"REMOTE": "r:", "DB_FILENAME_TEMPLATE": "{database}/{datetime}"}, "DB_FILENAME_TEMPLATE", "DB_BACKUP_DIR"),
+        ({"REMOTE": "r:", "DB_DATE_FORMAT": "%Y/%m/%d"}, "DB_DATE_FORMAT", "'/'"),
+        ({"REMOTE": "r:", "DB_DATE_FORMAT": "%Y-%m-%d"}, "DB_DATE_FORMAT", "%S"),
+        ({"REMOTE": "r:", "DB_CLEANUP_KEEP": 0}, "DB_CLEANUP_KEEP", "1 or more"),
+        ({"REMOTE": "r:", "DB_CLEANUP_KEEP": "5"}, "DB_CLEANUP_KEEP", "whole number"),
+        ({"REMOTE": "r:", "RCLONE_FLAGS": "--fast-list"}, "RCLONE_FLAGS", "list of strings"),
+        ({"REMOTE": "r:", "RCLONE_BINARY": ""}, "RCLONE_BINARY", "absolute path"),
+        ({"REMOTE": "r:", "DB_BACKUP_DIR": "../up"}, "DB_BACKUP_DIR", "'..'"),
+        ({"REMOTE": "r:", "DB_BACKUP_DIR": "other:x"}, "DB_BACKUP_DIR", "':'"),
+        ({"REMOTE": "r:", "MEDIA_BACKUP_DIR": "db"}, "MEDIA_BACKUP_DIR", "separate folders"),
+        ({"REMOTE": "r:", "MEDIA_BACKUP_DIR": "db/media"}, "MEDIA_BACKUP_DIR", "separate folders"),
+        ({"REMOTE": "r:", "CONNECTORS": ["x"]}, "CONNECTORS", "dict"),
+    ],
+)
+def test_bad_settings_name_key_and_fix(raw: Any, key: str, fix: str) -> None:
+    with pytest.raises(ImproperlyConfigured) as caught:
+        load_settings(raw)
+    assert f"DJANGO_RCLONE['{key}']" in str(caught.value)
+    assert fix in str(caught.value)
+
+
+def test_unknown_key_is_reported() -> None:
+    with pytest.raises(ImproperlyConfigured, match="unknown keys \\['REMOTES'\\]"):
+        load_settings({"REMOTE": "r:", "REMOTES": "x"})
+
+
+@pytest.mark.parametrize("remote", ["myremote:", "my-remote:backups/site", ":local:/srv/b", "/srv/backups"])
+def test_accepted_remotes(remote: str) -> None:
+    assert load_settings({"REMOTE": remote}).remote == remote
+
+
+def test_cache_follows_override_settings() -> None:
+    with override_settings(DJANGO_RCLONE={"REMOTE": "a:"}):
+        assert get_settings().remote == "a:"
+        with override_settings(DJANGO_RCLONE={"REMOTE": "b:", "DB_CLEANUP_KEEP": 3}):
+            assert get_settings().remote == "b:"
+            assert get_settings().db_cleanup_keep == 3
+        assert get_settings().remote == "a:"
