@@ -1,0 +1,250 @@
+"""What every PostgreSQL connector shares: connection arguments, libpq environment, options.
+
+The connectors in ``connectors.py`` differ only in the dump format and the restore tool; the
+password handling, the per-alias options (django-dbbackup's names) and the admin ``psql`` call
+live here once.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Mapping, Sequence
+
+from django.core.exceptions import ImproperlyConfigured
+
+from django_rclone.db.base import CommandConnector, Phase, ToolNotFound
+from django_rclone.exceptions import DjangoRcloneError
+from django_rclone_postgres.libpq import libpq_environment
+
+#: ``COMPRESSION`` values pg_dump 16+ accepts besides a 0-9 level: ``gzip``, ``lz4``, ``zstd`` or
+#: ``none``, optionally with ``:DETAIL`` (``zstd:3``, ``gzip:level=9``, ``zstd:long``).
+_COMPRESSION_METHOD = re.compile(r"^(gzip|lz4|zstd|none)(:[A-Za-z0-9_=,]+)?$")
+
+#: Every extension of the database except those initdb made (OIDs below FirstNormalObjectId, such
+#: as plpgsql, which pg_dump never re-creates), with whether the connecting role owns it.
+EXTENSIONS_SQL = (
+    "SELECT extname, pg_has_role(extowner, 'USAGE') FROM pg_catalog.pg_extension WHERE oid >= 16384 ORDER BY extname"
+)
+
+
+def owned_extension_args(rows: Sequence[tuple[str, bool]]) -> list[str]:
+    """pg_dump arguments that keep only the extensions the backup role owns (none when it owns all).
+
+    Naming extensions switches pg_dump into selective mode: ``plpgsql`` is always named so the list
+    is never empty (an empty list would mean "all"), and ``-b`` keeps large objects, which selective
+    dumps otherwise leave out.
+    """
+    owned = [name for name, mine in rows if mine]
+    if len(owned) == len(rows):
+        return []
+    args: list[str] = []
+    for name in ["plpgsql", *owned]:
+        args.append("--extension=" + '"' + name.replace('"', '""') + '"')
+    return [*args, "-b"]
+
+
+class PsqlError(DjangoRcloneError):
+    """A psql side call (``CREATE EXTENSION`` as ``ADMIN_USER``, the extension query) failed."""
+
+
+class PostgresCommandConnector(CommandConnector):
+    """Base class of the PostgreSQL connectors (not used for an engine on its own).
+
+    Per-alias options, read with ``self.option()`` from ``DJANGO_RCLONE["CONNECTORS"][alias]`` first
+    and ``DATABASES[alias]`` second:
+
+    ``SINGLE_TRANSACTION`` (``True``)
+        Apply the whole restore in one transaction, so a failed or interrupted restore changes nothing.
+    ``DROP`` (``True``)
+        Drop each object before re-creating it (``--clean``), so a restore replaces existing data.
+    ``IF_EXISTS`` (``True``)
+        Write those drops as ``DROP ... IF EXISTS``; only meaningful (and only passed) with ``DROP``.
+    ``SCHEMAS`` (all)
+        Dump only these schemas (``-n`` for each).
+    ``EXCLUDE`` (none)
+        Leave these tables out of the dump entirely, definition and data (``--exclude-table`` each).
+    ``PSQL_CMD`` (``psql``), ``ADMIN_USER``, ``ADMIN_PASSWORD``
+        Tool and role for administrative statements such as ``CREATE EXTENSION``.
+    ``COMPRESSION`` (pg_dump's default)
+        ``--compress`` for the custom format: a level 0-9, or ``method[:detail]`` with pg_dump 16+.
+    ``OWNED_EXTENSIONS_ONLY`` (``False``; ``True`` for PostGIS)
+        Leave out of the dump the extensions the backup role does not own: that role could not
+        drop, re-create or comment on them during a restore, so a restore would fail on them.
+
+    libpq keywords in ``DATABASES[alias]["OPTIONS"]`` (``sslmode``, ``sslrootcert``...) reach the
+    tools as ``PG*`` environment variables; the password only ever travels as ``PGPASSWORD``.
+    """
+
+    install_hint = "the PostgreSQL client tools, e.g. `apt-get install postgresql-client`"
+    psql_cmd = "psql"
+    #: Default of ``OWNED_EXTENSIONS_ONLY``; the PostGIS connectors turn it on.
+    owned_extensions_only = False
+    #: Extension selection for the current dump, found by ``dump()`` (see ``owned_extension_args``).
+    extension_args: tuple[str, ...] = ()
+
+    # -- options ---------------------------------------------------------------------------------
+    def flag(self, key: str, default: bool) -> bool:
+        """A boolean option; strings such as ``"false"`` or ``"0"`` count as false."""
+        value = self.option(key, default)
+        if isinstance(value, str):
+            return value.strip().lower() not in ("", "0", "false", "no", "off")
+        return bool(value)
+
+    def names(self, key: str) -> list[str]:
+        """A list-of-names option (``SCHEMAS``, ``EXCLUDE``); a single string is one name."""
+        value = self.option(key)
+        if not value:
+            return []
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, Sequence) and all(isinstance(v, str) and v for v in value):
+            return list(value)
+        raise ImproperlyConfigured(
+            f"Connector option {key} for database {self.database!r} must be a list of names, got {value!r}."
+        )
+
+    @property
+    def single_transaction(self) -> bool:
+        return self.flag("SINGLE_TRANSACTION", True)
+
+    @property
+    def drop(self) -> bool:
+        return self.flag("DROP", True)
+
+    @property
+    def if_exists(self) -> bool:
+        """``IF EXISTS`` is a modifier of ``--clean``: pg_dump and pg_restore reject it alone."""
+        return self.drop and self.flag("IF_EXISTS", True)
+
+    def dbname(self) -> str:
+        if not self.name:
+            raise ImproperlyConfigured(
+                f"Database {self.database!r} has no NAME; the PostgreSQL connectors need the database name."
+            )
+        return self.name
+
+    # -- argv pieces -----------------------------------------------------------------------------
+    def connection_args(self, user: str | None = None) -> list[str]:
+        """``-h HOST -p PORT -U USER`` for the parts that are set (never a password)."""
+        args: list[str] = []
+        if self.host:
+            args += ["-h", self.host]
+        if self.port:
+            args += ["-p", self.port]
+        user = self.user if user is None else user
+        if user:
+            args += ["-U", user]
+        return args
+
+    def selection_args(self) -> list[str]:
+        """pg_dump's object selection: ``-n`` per schema, ``--exclude-table`` per excluded table."""
+        args: list[str] = []
+        for schema in self.names("SCHEMAS"):
+            args += ["-n", schema]
+        for table in self.names("EXCLUDE"):
+            args += ["--exclude-table", table]
+        return args
+
+    def compression_args(self) -> list[str]:
+        """``--compress=...`` from ``COMPRESSION``: a level 0-9, or ``method[:detail]`` (pg_dump 16+)."""
+        value = self.option("COMPRESSION")
+        if value is None or value == "":
+            return []
+        text = str(value).strip().lower()
+        level_ok = not isinstance(value, bool) and text.isdigit() and 0 <= int(text) <= 9
+        if not (level_ok or _COMPRESSION_METHOD.match(text)):
+            raise ImproperlyConfigured(
+                f"Connector option COMPRESSION for database {self.database!r} is {value!r}: use a level 0-9, "
+                "or with pg_dump 16+ a method such as 'zstd', 'zstd:3', 'lz4' or 'gzip:9'."
+            )
+        return [f"--compress={text}"]
+
+    def find_extension_args(self) -> list[str]:
+        """Ask the database which extensions the backup role owns (one psql query as that role)."""
+        rows = []
+        for line in self.run_psql(EXTENSIONS_SQL).splitlines():
+            name, _, mine = line.partition("|")
+            if name:
+                rows.append((name, mine.strip() == "t"))
+        return owned_extension_args(rows)
+
+    def dump(self) -> subprocess.Popen[bytes]:
+        """With ``OWNED_EXTENSIONS_ONLY``, first look up which extensions to leave out, then start pg_dump."""
+        if self.flag("OWNED_EXTENSIONS_ONLY", self.owned_extensions_only):
+            self.extension_args = tuple(self.find_extension_args())
+        return super().dump()
+
+    # -- environment -----------------------------------------------------------------------------
+    def secret_env(self) -> dict[str, str]:
+        return {"PGPASSWORD": self.password} if self.password else {}
+
+    def environment(self, phase: Phase, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """libpq variables from ``DATABASES[alias]["OPTIONS"]`` are added before ``ENV`` and ``<PHASE>_ENV``."""
+        return super().environment(phase, {**libpq_environment(self.connection_options), **(extra or {})})
+
+    # -- psql side calls -------------------------------------------------------------------------
+    def admin_environment(self) -> dict[str, str]:
+        """The restore environment with the application's password swapped for ``ADMIN_PASSWORD``.
+
+        Without ``ADMIN_PASSWORD`` the admin role authenticates the way libpq finds on its own
+        (``~/.pgpass``, ``PGPASSFILE``, peer or trust); it is never sent the application's password.
+        """
+        env = self.environment("RESTORE")
+        if self.password and env.get("PGPASSWORD") == self.password:
+            del env["PGPASSWORD"]
+        admin_password = self.option("ADMIN_PASSWORD")
+        if admin_password:
+            env["PGPASSWORD"] = str(admin_password)
+        return env
+
+    def psql_argv(self, sql: str, user: str | None = None) -> list[str]:
+        """``psql`` running one statement with unaligned, tuples-only output, stopping on error."""
+        return [
+            str(self.option("PSQL_CMD") or self.psql_cmd),
+            "--no-password",
+            "--no-psqlrc",
+            "--quiet",
+            "--no-align",
+            "--tuples-only",
+            "-v",
+            "ON_ERROR_STOP=1",
+            *self.connection_args(user=user),
+            "-d",
+            self.dbname(),
+            "-c",
+            sql,
+        ]
+
+    def run_psql(self, sql: str, *, admin: bool = False) -> str:
+        """Run ``sql`` with psql (as ``ADMIN_USER`` when ``admin``) and return its output.
+
+        These are short side calls around a dump or restore, not pipeline stages, so they run to
+        completion here; failures raise ``PsqlError`` carrying psql's stderr.
+        """
+        if admin:
+            role = f"ADMIN_USER {self.option('ADMIN_USER')!r}"
+            argv, env = self.psql_argv(sql, user=str(self.option("ADMIN_USER"))), self.admin_environment()
+        else:
+            role = f"USER {self.user!r}" if self.user else "the default user"
+            argv, env = self.psql_argv(sql), self.environment("DUMP")
+        try:
+            done = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+        except FileNotFoundError as exc:
+            raise ToolNotFound(
+                f"{argv[0]!r} was not found for database {self.database!r} ({self.install_hint}); "
+                "install it or set the PSQL_CMD option."
+            ) from exc
+        if done.returncode != 0:
+            detail = done.stderr.decode(errors="replace").strip() or "(no output on stderr)"
+            raise PsqlError(
+                f"psql as {role} could not run {sql!r} on database {self.database!r} "
+                f"(exit status {done.returncode}): {detail}"
+            )
+        return done.stdout.decode(errors="replace")
+
+    def tool_versions(self) -> dict[str, str]:
+        return {
+            self.dump_cmd: self.tool_version("DUMP", self.dump_cmd),
+            self.restore_cmd: self.tool_version("RESTORE", self.restore_cmd),
+        }

@@ -1,0 +1,101 @@
+"""PostgreSQL and PostGIS connectors.
+
+``PgDumpConnector`` (the default) writes pg_dump's custom archive format and restores it with
+pg_restore: compressed, and pg_restore notices a truncated archive on its own. ``PgDumpSqlConnector``
+writes plain SQL that a person can read and psql can replay. The GIS variants first make sure the
+``postgis`` extension exists, as ``ADMIN_USER``, because creating it needs more rights than an
+application role usually has.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured
+
+from django_rclone_postgres.base import PostgresCommandConnector
+
+
+class PgDumpConnector(PostgresCommandConnector):
+    """``pg_dump --format=custom`` for backups, ``pg_restore`` for restores (extension ``dump``)."""
+
+    extension = "dump"
+    dump_cmd = "pg_dump"
+    restore_cmd = "pg_restore"
+
+    def dump_args(self) -> list[str]:
+        return [
+            "--format=custom",
+            *self.compression_args(),
+            "--no-password",
+            *self.extension_args,
+            *self.selection_args(),
+            *self.connection_args(),
+            self.dbname(),
+        ]
+
+    def restore_args(self) -> list[str]:
+        args = ["--no-owner", "--no-acl"]
+        if self.drop:
+            args.append("--clean")
+        if self.if_exists:
+            args.append("--if-exists")
+        args.append("--no-password")
+        if self.single_transaction:
+            args.append("--single-transaction")
+        return [*args, *self.connection_args(), "-d", self.dbname()]
+
+
+class PgDumpSqlConnector(PostgresCommandConnector):
+    """Plain-SQL ``pg_dump`` for backups, replayed by ``psql`` (extension ``sql``).
+
+    Ownership and privileges are left out at dump time (a plain dump cannot skip them on restore),
+    and the drops for ``DROP`` are written into the dump. psql reads the dump as a file
+    (``--file=-``) so that ``--single-transaction`` wraps all of it.
+    """
+
+    extension = "sql"
+    dump_cmd = "pg_dump"
+    restore_cmd = "psql"
+
+    def dump_args(self) -> list[str]:
+        if self.option("COMPRESSION") not in (None, ""):
+            raise ImproperlyConfigured(
+                f"Connector option COMPRESSION for database {self.database!r}: a plain-SQL dump must stay "
+                "uncompressed for psql; use PgDumpConnector, or an rclone 'compress' remote."
+            )
+        args = ["--format=plain", "--no-owner", "--no-privileges", "--no-password"]
+        if self.drop:
+            args.append("--clean")
+        if self.if_exists:
+            args.append("--if-exists")
+        return [*args, *self.extension_args, *self.selection_args(), *self.connection_args(), self.dbname()]
+
+    def restore_args(self) -> list[str]:
+        args = ["--no-password", "--no-psqlrc", "--quiet", "-v", "ON_ERROR_STOP=1"]
+        if self.single_transaction:
+            args.append("--single-transaction")
+        return [*args, *self.connection_args(), "-d", self.dbname(), "--file=-"]
+
+
+class PostgisMixin(PostgresCommandConnector):
+    """PostGIS handling shared by the GIS connectors.
+
+    The ``postgis`` extension is normally created by a superuser, so the application role can
+    neither drop nor re-create it. Dumps therefore leave out extensions the backup role does not
+    own (``OWNED_EXTENSIONS_ONLY`` defaults to on), and before a restore ``prepare_restore()`` runs
+    ``CREATE EXTENSION IF NOT EXISTS postgis;`` as ``ADMIN_USER`` (skipped when it is not set).
+    """
+
+    extension_sql = "CREATE EXTENSION IF NOT EXISTS postgis;"
+    owned_extensions_only = True
+
+    def prepare_restore(self) -> None:
+        if self.option("ADMIN_USER"):
+            self.run_psql(self.extension_sql, admin=True)
+
+
+class PgDumpGisConnector(PostgisMixin, PgDumpConnector):
+    """``PgDumpConnector`` for PostGIS databases."""
+
+
+class PgDumpGisSqlConnector(PostgisMixin, PgDumpSqlConnector):
+    """``PgDumpSqlConnector`` for PostGIS databases."""
