@@ -72,16 +72,17 @@ def _make_tls(folder: Path) -> Path | None:
         return None
     folder.mkdir(parents=True)
 
-    def run(*args: str) -> None:
-        subprocess.run([openssl, *args], cwd=folder, check=True, capture_output=True, timeout=60)
+    def run(words: str, *extra: str) -> None:
+        """``openssl`` with space-separated ``words`` (none contains a space) plus ``extra``; no shell."""
+        argv = [openssl, *words.split(), *extra]
+        subprocess.run(argv, cwd=folder, check=True, capture_output=True, timeout=60)
 
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=django-rclone test CA",
-        "-keyout", "ca-key.pem", "-out", "ca.pem")  # fmt: skip
-    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server-key.pem",
-        "-out", "server.csr")  # fmt: skip
+    run("req -x509 -newkey rsa:2048 -nodes -days 2 -keyout ca-key.pem -out ca.pem", "-subj", "/CN=test CA")
+    run("req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server-key.pem -out server.csr")
     (folder / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial",
-        "-days", "2", "-extfile", "san.ext", "-out", "server.pem")  # fmt: skip
+    run(
+        "x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 -extfile san.ext -out server.pem"
+    )
     return folder
 
 
@@ -145,7 +146,7 @@ def mariadb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDB
             "--auth-root-authentication-method=normal",
             "--skip-test-db",
             *as_root,
-        ],  # fmt: skip
+        ],
         capture_output=True,
         timeout=300,
     )
@@ -176,7 +177,7 @@ def mariadb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDB
             "--collation-server=utf8mb4_unicode_ci",
             *tls_args,
             *as_root,
-        ],  # fmt: skip
+        ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
