@@ -38,6 +38,7 @@ def django_rclone_engines() -> Mapping[str, Any]:
     This is rule 3 of connector resolution, after ``CONNECTORS[alias]`` and
     ``CONNECTOR_MAPPING[engine]``.
     """
+    raise NotImplementedError
 
 
 @hookspec(firstresult=True)

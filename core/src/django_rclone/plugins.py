@@ -90,13 +90,15 @@ class PluginHost:
         return claims
 
     def dump(self, connector: BaseConnector, database: str) -> subprocess.Popen[bytes]:
-        proc = self.pm.hook.django_rclone_dump(connector=connector, database=database)
+        proc: subprocess.Popen[bytes] | None = self.pm.hook.django_rclone_dump(connector=connector, database=database)
         if proc is None:
             raise RuntimeError(f"no plugin started a dump for {database!r}")
         return proc
 
     def restore(self, connector: BaseConnector, database: str, stdin: StdinSource) -> subprocess.Popen[bytes]:
-        proc = self.pm.hook.django_rclone_restore(connector=connector, database=database, stdin=stdin)
+        proc: subprocess.Popen[bytes] | None = self.pm.hook.django_rclone_restore(
+            connector=connector, database=database, stdin=stdin
+        )
         if proc is None:
             raise RuntimeError(f"no plugin started a restore for {database!r}")
         return proc

@@ -16,12 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from django_rclone.conf import get_settings
-from django_rclone.db.base import BaseConnector
+from django_rclone.db.base import BaseConnector, database_settings
 from django_rclone.exceptions import ConnectorNotFound
 from django_rclone.plugins import PluginHost, get_host
 
@@ -89,13 +88,8 @@ def build_connector(target: Any, database: str, options: Mapping[str, Any], orig
 
 def resolve(database: str, host: PluginHost | None = None) -> Resolution:
     """Resolve the connector for a database alias (see module docstring for the order)."""
-    databases = django_settings.DATABASES
-    if database not in databases:
-        raise ImproperlyConfigured(
-            f"Database alias {database!r} is not in DATABASES (known: {', '.join(sorted(databases)) or 'none'})."
-        )
+    engine = str(database_settings(database).get("ENGINE", ""))
     conf = get_settings()
-    engine = str(databases[database].get("ENGINE", ""))
     target, options = _split_entry(database, conf.connectors.get(database))
     if target is not None:
         origin = f"DJANGO_RCLONE['CONNECTORS'][{database!r}]"

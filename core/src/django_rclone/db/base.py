@@ -32,6 +32,15 @@ Phase = Literal["DUMP", "RESTORE"]
 CONNECTION_KEYS = ("NAME", "USER", "PASSWORD", "HOST", "PORT")
 
 
+def database_settings(database: str) -> dict[str, Any]:
+    """A copy of ``DATABASES[database]``; ``ImproperlyConfigured`` naming the known aliases if absent."""
+    databases: Mapping[str, Any] = django_settings.DATABASES
+    if database not in databases:
+        known = ", ".join(sorted(databases)) or "none"
+        raise ImproperlyConfigured(f"Database alias {database!r} is not in DATABASES (known: {known}).")
+    return dict(databases[database])
+
+
 class BaseConnector:
     """Dump and restore one database alias with native tools.
 
@@ -44,14 +53,9 @@ class BaseConnector:
     extension: str = "dump"
 
     def __init__(self, database: str = "default", options: Mapping[str, Any] | None = None) -> None:
-        databases = django_settings.DATABASES
-        if database not in databases:
-            raise ImproperlyConfigured(
-                f"Database alias {database!r} is not in DATABASES (known: {', '.join(sorted(databases)) or 'none'})."
-            )
         self.database = database
         self.options: dict[str, Any] = dict(options or {})
-        self.settings: dict[str, Any] = {**databases[database], **self.options}
+        self.settings: dict[str, Any] = {**database_settings(database), **self.options}
         self._private_dirs: list[str] = []
 
     # -- connection details ------------------------------------------------------------------

@@ -22,6 +22,8 @@ def human_size(size: float) -> str:
 class RcloneCommand(BaseCommand):
     """Turns every django-rclone error into one ``CommandError`` line and a non-zero exit."""
 
+    verbosity: int = 1
+
     def execute(self, *args: Any, **options: Any) -> str | None:
         try:
             return super().execute(*args, **options)
