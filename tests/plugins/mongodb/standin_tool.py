@@ -1,0 +1,130 @@
+"""Stand-in for ``mongodump`` / ``mongorestore`` (no MongoDB tools exist on the test machines).
+
+The ``standin_tools`` fixture writes tiny executables named ``mongodump`` and ``mongorestore`` that
+call ``main()`` with the path of a JSON control file. Before moving any data the stand-in records,
+as JSON, what a real tool would have been given: its argv, its environment, its own
+``/proc/self/cmdline``, and the ``--config`` file (content, parsed values, file and folder modes).
+
+Then it behaves like the tool on the byte level:
+
+- dump: writes a deterministic pseudo-random payload (``payload(seed, size)``) to stdout;
+- restore: reads stdin to EOF and saves it to the control file's ``out`` path.
+
+Fault modes (control ``mode``): ``fail`` stops halfway and exits 1 with a message on stderr;
+``hang`` stops halfway, announces itself in ``<record>.hang`` and sleeps until killed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import stat
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+CHUNK = 256 * 1024
+
+
+def payload(seed: int, size: int) -> bytes:
+    """The bytes a stand-in dump writes: deterministic, incompressible."""
+    return random.Random(seed).randbytes(size)
+
+
+def parse_config(text: str) -> dict[str, str]:
+    """Read ``key: "value"`` lines; the values are JSON-compatible YAML double-quoted scalars."""
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        key, sep, raw = line.partition(": ")
+        if not sep:
+            raise ValueError(f"not a 'key: value' line: {line!r}")
+        values[key] = json.loads(raw)
+    return values
+
+
+def _config_record(argv: list[str]) -> dict[str, Any] | None:
+    paths = [arg.split("=", 1)[1] for arg in argv if arg.startswith("--config=")]
+    if not paths:
+        return None
+    path = Path(paths[-1])
+    text = path.read_text(encoding="utf-8")
+    return {
+        "path": str(path),
+        "content": text,
+        "values": parse_config(text),
+        "mode": stat.S_IMODE(path.stat().st_mode),
+        "dir_mode": stat.S_IMODE(path.parent.stat().st_mode),
+        "owner": path.stat().st_uid,
+    }
+
+
+def _record(control: dict[str, Any], role: str, argv: list[str]) -> None:
+    cmdline = Path("/proc/self/cmdline").read_bytes().split(b"\0")
+    record = {
+        "role": role,
+        "pid": os.getpid(),
+        "argv": argv,
+        "cmdline": [part.decode("utf-8", "surrogateescape") for part in cmdline if part],
+        "env": dict(os.environ),
+        "config": _config_record(argv),
+    }
+    path = Path(control["record_dir"]) / f"{role}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record), encoding="utf-8")
+    tmp.replace(path)
+
+
+def _hang(control: dict[str, Any], role: str) -> None:
+    (Path(control["record_dir"]) / f"{role}.hang").write_text(str(os.getpid()))
+    while True:
+        time.sleep(1)
+
+
+def _dump(control: dict[str, Any]) -> int:
+    data = payload(int(control["seed"]), int(control["size"]))
+    stop = len(data) // 2 if control["mode"] in ("fail", "hang") else len(data)
+    out = sys.stdout.buffer
+    for start in range(0, stop, CHUNK):
+        out.write(data[start : min(start + CHUNK, stop)])
+    out.flush()
+    if control["mode"] == "fail":
+        sys.stderr.write("standin mongodump: Failed: simulated error halfway\n")
+        return 1
+    if control["mode"] == "hang":
+        _hang(control, "dump")
+    return 0
+
+
+def _restore(control: dict[str, Any]) -> int:
+    limit = int(control["size"]) // 2 if control["mode"] in ("fail", "hang") else None
+    received = bytearray()
+    source = sys.stdin.buffer
+    while limit is None or len(received) < limit:
+        chunk = source.read1(CHUNK)
+        if not chunk:
+            break
+        received += chunk
+    Path(control["out"]).write_bytes(bytes(received))
+    if control["mode"] == "fail":
+        sys.stderr.write("standin mongorestore: Failed: simulated error halfway\n")
+        return 1
+    if control["mode"] == "hang":
+        _hang(control, "restore")
+    return 0
+
+
+def main(control_path: str, role: str) -> None:
+    argv = sys.argv[1:]
+    if argv == ["--version"]:
+        print(f"mongo{role} version: 100.99.0-standin")
+        sys.exit(0)
+    control = json.loads(Path(control_path).read_text(encoding="utf-8"))
+    _record(control, role, argv)
+    hold = float(control.get("hold", 0))
+    if hold:
+        time.sleep(hold)  # lets the test's process watcher see this process and its neighbours
+    sys.exit(_dump(control) if role == "dump" else _restore(control))
