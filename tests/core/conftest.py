@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import stat
+import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -55,6 +59,41 @@ def fake_rclone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[st
         return str(wrapper)
 
     return fail
+
+
+ROOT = Path(__file__).parents[2]
+MANAGE = (
+    "import sys, django; django.setup(); from django.core.management import execute_from_command_line; "
+    "execute_from_command_line(['manage.py', *sys.argv[1:]])"
+)
+
+
+def start(args: list[str], rclone: dict[str, object]) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PYTHONPATH": str(ROOT),
+        "DJANGO_RCLONE_TEST_SETTINGS_JSON": json.dumps(rclone),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-c", MANAGE, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def wait_for(predicate: object, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for the stand-in to start")
+
+
+def settings_for(remote: Path, dump: list[str], restore: list[str]) -> dict[str, object]:
+    return {
+        "REMOTE": str(remote),
+        "CONNECTORS": {"default": {"CONNECTOR": CONNECTOR, "DUMP_ARGS": dump, "RESTORE_ARGS": restore}},
+    }
 
 
 @pytest.fixture

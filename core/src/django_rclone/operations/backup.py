@@ -5,18 +5,20 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
 from django_rclone import __version__, catalog, names
 from django_rclone.conf import get_settings
+from django_rclone.db.base import BaseConnector
 from django_rclone.exceptions import DjangoRcloneError
 from django_rclone.interrupts import interruptible, shield
+from django_rclone.locks import alias_lock
 from django_rclone.manifest import Manifest
 from django_rclone.operations import retention
-from django_rclone.pipeline import stream_backup
-from django_rclone.plugins import get_host
+from django_rclone.pipeline import StreamStats, stream_backup
+from django_rclone.plugins import PluginHost, get_host
 from django_rclone.rclone import Rclone
 from django_rclone.resolution import resolve
 from django_rclone.signals import post_db_backup, pre_db_backup
@@ -65,7 +67,8 @@ def backup(
     """Back up one database alias to the remote and return what was written.
 
     The data object is deleted again if anything fails, and the manifest (the commit record) is
-    written only after every process exited 0.
+    written only after every process exited 0. Backups of one alias to one remote run one at a
+    time on this host (``locks.alias_lock``).
     """
     conf = get_settings()
     rclone = Rclone.from_settings(conf)
@@ -73,41 +76,33 @@ def backup(
     resolution = resolve(database, host)
     connector = resolution.connector
     ext = host.extension(connector, database)
-    name, started = _free_name(conf, rclone, database, ext, servername)
-    path = catalog.db_path(conf, name)
     pre_db_backup.send(sender=sender, database=database, connector=connector)
     clock = time.monotonic()
     try:
-        with interruptible():
-            dump = host.dump(connector, database)
+        with interruptible(), alias_lock(conf.remote, database):
+            name, started = _free_name(conf, rclone, database, ext, servername)
+            path = catalog.db_path(conf, name)
             try:
-                rcat = rclone.rcat(path)
+                stats = _stream(host, connector, database, rclone, path)
+                manifest = Manifest(
+                    name=name,
+                    database=database,
+                    engine=resolution.engine,
+                    connector=resolution.connector_path,
+                    extension=ext,
+                    size=stats.size,
+                    sha256=stats.sha256,
+                    started_at=_iso(started),
+                    finished_at=_iso(datetime.now(timezone.utc)),
+                    django_rclone_version=__version__,
+                    tool_versions={"rclone": rclone.version(), **connector.tool_versions()},
+                    host=servername or socket.gethostname(),
+                )
+                rclone.rcat_bytes(path + names.MANIFEST_SUFFIX, manifest.to_bytes())
             except BaseException:
-                tool_stage(dump, connector, "DUMP").stop()
+                with shield():
+                    _discard(rclone, path)
                 raise
-            stats = stream_backup(tool_stage(dump, connector, "DUMP"), rclone_stage(rcat, "rcat"))
-            manifest = Manifest(
-                name=name,
-                database=database,
-                engine=resolution.engine,
-                connector=resolution.connector_path,
-                extension=ext,
-                size=stats.size,
-                sha256=stats.sha256,
-                started_at=_iso(started),
-                finished_at=_iso(datetime.now(timezone.utc)),
-                django_rclone_version=__version__,
-                tool_versions={"rclone": rclone.version(), **connector.tool_versions()},
-                host=servername or socket.gethostname(),
-            )
-            rclone.rcat_bytes(path + names.MANIFEST_SUFFIX, manifest.to_bytes())
-    except BaseException:
-        with shield():
-            for leftover in (path + names.MANIFEST_SUFFIX, path):
-                with contextlib.suppress(Exception):
-                    if rclone.stat(leftover) is not None:
-                        rclone.deletefile(leftover)
-        raise
     finally:
         connector.cleanup()
     result = BackupResult(
@@ -122,5 +117,24 @@ def backup(
     post_db_backup.send(sender=sender, database=database, connector=connector, path=name, result=result)
     if clean:
         deleted = retention.clean(conf, rclone, database, keep=conf.db_cleanup_keep, protect={name})
-        result = BackupResult(**{**result.__dict__, "cleaned": [e.name for e in deleted]})
+        result = replace(result, cleaned=[e.name for e in deleted])
     return result
+
+
+def _stream(host: PluginHost, connector: BaseConnector, database: str, rclone: Rclone, path: str) -> StreamStats:
+    """Start the dump and ``rclone rcat`` and pump one into the other."""
+    dump = host.dump(connector, database)
+    try:
+        rcat = rclone.rcat(path)
+    except BaseException:
+        tool_stage(dump, connector, "DUMP").stop()
+        raise
+    return stream_backup(tool_stage(dump, connector, "DUMP"), rclone_stage(rcat, "rcat"))
+
+
+def _discard(rclone: Rclone, path: str) -> None:
+    """Best-effort removal of a failed run's manifest and data object."""
+    for leftover in (path + names.MANIFEST_SUFFIX, path):
+        with contextlib.suppress(Exception):
+            if rclone.stat(leftover) is not None:
+                rclone.deletefile(leftover)

@@ -1,0 +1,33 @@
+"""One backup per (remote, alias) at a time on this host.
+
+Two runs for the same alias in the same second would render the same name and overwrite each
+other's object and manifest. Holding an exclusive ``flock`` from choosing the name until the
+manifest is written makes the second run wait, then pick a fresh name. Runs on different hosts
+writing one alias to one remote should put ``{servername}`` in ``DB_FILENAME_TEMPLATE``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def lock_path(remote: str, database: str) -> Path:
+    key = hashlib.sha256(f"{remote}\0{database}".encode()).hexdigest()[:20]
+    return Path(tempfile.gettempdir()) / f"django-rclone-{key}.lock"
+
+
+@contextlib.contextmanager
+def alias_lock(remote: str, database: str) -> Iterator[None]:
+    """Hold the host-wide lock for backups of ``database`` to ``remote`` (blocks while taken)."""
+    fd = os.open(lock_path(remote, database), os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
