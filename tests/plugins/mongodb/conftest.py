@@ -225,11 +225,11 @@ def restore_via_pipeline(database: str = ALIAS) -> Any:
     """
     from django_rclone import catalog
     from django_rclone.conf import get_settings
+    from django_rclone.operations.restore import _load_manifest, select
     from django_rclone.pipeline import Expected, stream_restore
     from django_rclone.plugins import get_host
     from django_rclone.rclone import Rclone
     from django_rclone.resolution import resolve
-    from django_rclone.operations.restore import _load_manifest, select
     from django_rclone.stages import rclone_stage, tool_stage
 
     conf = get_settings()

@@ -119,7 +119,8 @@ def test_backup_argv_config_file_and_bytes(
 
     stored = (remote / "db" / result.name).read_bytes()
     assert stored == standin_tools.payload()
-    assert result.size == len(stored) and result.sha256 == sha(stored)
+    assert result.size == len(stored)
+    assert result.sha256 == sha(stored)
 
 
 def test_connection_string_host_goes_to_config_file_not_argv(
@@ -251,20 +252,28 @@ def test_round_trip_restores_the_dumped_bytes(
     ]
     assert config["values"] == {"password": PASSWORD}
     assert_removed(config)
-    assert watcher.command_lines("mongorestore") and watcher.command_lines("rclone")
+    assert watcher.command_lines("mongorestore")
+    assert watcher.command_lines("rclone")
     assert_secret_hidden(watcher, PASSWORD, "Pw ")
 
 
+RESTORE_OPTION_CASES = {
+    "no-drop-no-objcheck": ({"DROP": False, "OBJECT_CHECK": False}, ["--nsInclude=shop.*", "--archive"]),
+    "string-flags": ({"DROP": "false", "OBJECT_CHECK": "on"}, ["--nsInclude=shop.*", "--objcheck", "--archive"]),
+    "rename-from-source": (
+        {"SOURCE_NAME": "prod"},
+        ["--nsInclude=prod.*", "--nsFrom=prod.*", "--nsTo=shop.*", "--drop", "--objcheck", "--archive"],
+    ),
+    "suffix": (
+        {"RESTORE_SUFFIX": "--numInsertionWorkersPerCollection=4"},
+        ["--nsInclude=shop.*", "--drop", "--objcheck", "--archive", "--numInsertionWorkersPerCollection=4"],
+    ),
+}
+
+
 @pytest.mark.parametrize(
-    ("options", "expected_tail"),
-    [
-        ({"DROP": False, "OBJECT_CHECK": False}, ["--nsInclude=shop.*", "--archive"]),
-        ({"DROP": "false", "OBJECT_CHECK": "on"}, ["--nsInclude=shop.*", "--objcheck", "--archive"]),
-        ({"SOURCE_NAME": "prod"}, ["--nsInclude=prod.*", "--nsFrom=prod.*", "--nsTo=shop.*", "--drop", "--objcheck", "--archive"]),
-        ({"RESTORE_SUFFIX": "--numInsertionWorkersPerCollection=4"}, ["--nsInclude=shop.*", "--drop", "--objcheck", "--archive", "--numInsertionWorkersPerCollection=4"]),
-    ],
-    ids=["no-drop-no-objcheck", "string-flags", "rename-from-source", "suffix"],
-)  # fmt: skip
+    ("options", "expected_tail"), list(RESTORE_OPTION_CASES.values()), ids=list(RESTORE_OPTION_CASES)
+)
 def test_restore_options(
     mongo_alias: Configure, standin_tools: StandinTools, options: dict[str, Any], expected_tail: list[str]
 ) -> None:
@@ -326,5 +335,6 @@ def test_core_restore_needs_no_django_backend(mongo_alias: Configure, standin_to
     mongo_alias(**SERVER)
     dumped = backup(ALIAS)
     result = restore(ALIAS)
-    assert result.verified and result.sha256 == dumped.sha256
+    assert result.verified
+    assert result.sha256 == dumped.sha256
     assert standin_tools.out.read_bytes() == standin_tools.payload()
