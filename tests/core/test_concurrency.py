@@ -12,8 +12,7 @@ from tests.core.conftest import settings_for, start
 def test_simultaneous_backups_of_one_alias_both_land_intact(tmp_path: Path) -> None:
     remote = tmp_path / "remote"
     runs = [
-        start(["dbbackup"], settings_for(remote, ["--size", "4000000", "--seed", str(seed)], []))
-        for seed in (1, 2, 3)
+        start(["dbbackup"], settings_for(remote, ["--size", "4000000", "--seed", str(seed)], [])) for seed in (1, 2, 3)
     ]
     for run in runs:
         _out, err = run.communicate(timeout=120)

@@ -73,3 +73,44 @@ def test_cache_follows_override_settings() -> None:
             assert get_settings().remote == "b:"
             assert get_settings().db_cleanup_keep == 3
         assert get_settings().remote == "a:"
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--s3-secret-access-key", "x"], ["--crypt-password=abc"], ["--sftp-pass", "x"], ["--drive-client-secret=x"]],
+)
+def test_secret_flags_are_refused_with_the_env_name_to_use(flags: list[str]) -> None:
+    with pytest.raises(ImproperlyConfigured) as caught:
+        load_settings({"REMOTE": "r:", "RCLONE_FLAGS": flags})
+    option = flags[0][2:].split("=")[0]
+    assert f"RCLONE_{option.replace('-', '_').upper()}" in str(caught.value)
+
+
+def test_harmless_flags_pass() -> None:
+    flags = ["--transfers", "8", "--sftp-key-file", "/k", "--s3-sse-kms-key-id", "x", "--fast-list"]
+    assert load_settings({"REMOTE": "r:", "RCLONE_FLAGS": flags}).rclone_flags == tuple(flags)
+
+
+@pytest.mark.parametrize(
+    "remote", [":s3,secret_access_key=abc:bucket", "myremote,password=x:path", ":sftp,host=h,pass=x:dir"]
+)
+def test_secret_connection_string_parameters_are_refused(remote: str) -> None:
+    with pytest.raises(ImproperlyConfigured, match="RCLONE_ENV"):
+        load_settings({"REMOTE": remote})
+
+
+def test_rclone_env_reaches_rclone_not_argv(tmp_path: Any) -> None:
+    from django_rclone.rclone import Rclone
+
+    store = tmp_path / "store"
+    store.mkdir()
+    conf = load_settings(
+        {
+            "REMOTE": ":alias:" + str(store),
+            "RCLONE_ENV": {"RCLONE_CONFIG_VAULT_TYPE": "alias", "RCLONE_CONFIG_VAULT_REMOTE": str(store)},
+        }
+    )
+    rclone = Rclone.from_settings(conf)
+    rclone.rcat_bytes("vault:x.txt", b"configured from the environment only")
+    assert (store / "x.txt").read_bytes() == b"configured from the environment only"
+    assert "VAULT" not in " ".join(rclone.argv("lsjson", "vault:"))

@@ -23,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "RCLONE_BINARY": "rclone",
     "RCLONE_CONFIG": None,
     "RCLONE_FLAGS": [],
+    "RCLONE_ENV": {},
     "DB_BACKUP_DIR": "db",
     "DB_FILENAME_TEMPLATE": "{database}-{datetime}.{ext}",
     "DB_DATE_FORMAT": "%Y-%m-%d-%H%M%S",
@@ -34,6 +35,69 @@ DEFAULTS: dict[str, Any] = {
 
 TEMPLATE_FIELDS = frozenset({"database", "datetime", "ext", "servername"})
 
+#: rclone option names that carry secrets; they belong in RCLONE_ENV or rclone.conf, never in argv.
+_SECRET_OPTION = re.compile(
+    r"(^|[-_])(pass|password|secret|secret[-_]access[-_]key|token|client[-_]secret|key[-_]pem|account[-_]key|"
+    r"sas[-_]url|api[-_]key|session[-_]token|bearer[-_]token)$",
+    re.IGNORECASE,
+)
+
+
+def _env_name(option: str) -> str:
+    return "RCLONE_" + option.strip("-").replace("-", "_").upper()
+
+
+def _check_no_secret_flags(flags: tuple[str, ...]) -> None:
+    for flag in flags:
+        if not flag.startswith("--"):
+            continue
+        option = flag[2:].split("=", 1)[0]
+        if _SECRET_OPTION.search(option):
+            raise _fail(
+                "RCLONE_FLAGS",
+                f"contains the secret option --{option}, which every user of `ps` could read",
+                f'move it to DJANGO_RCLONE["RCLONE_ENV"] as {{"{_env_name(option)}": ...}} or into rclone.conf',
+            )
+
+
+def _connection_params(remote: str) -> list[str]:
+    """Parameter names of a ``name,k=v,...:path`` or ``:backend,k=v:path`` connection string."""
+    keys: list[str] = []
+    text = remote[1:] if remote.startswith(":") else remote
+    i, n, quote, current, in_key = 0, len(text), "", "", False
+    while i < n:
+        c = text[i]
+        if quote:
+            quote = "" if c == quote else quote
+        elif c in "'\"":
+            quote = c
+        elif c == ",":
+            if in_key and current:
+                keys.append(current)
+            current, in_key = "", True
+        elif c == ":":
+            break
+        elif c == "=":
+            if in_key:
+                keys.append(current)
+            current, in_key = "", False
+        elif in_key:
+            current += c
+        i += 1
+    return [k.strip() for k in keys]
+
+
+def _check_no_secret_params(remote: str) -> None:
+    """Refuse ``name,secret=...:`` / ``:backend,password=...:`` connection strings."""
+    for key in _connection_params(remote):
+        if _SECRET_OPTION.search(key):
+            raise _fail(
+                "REMOTE",
+                f"puts the secret parameter {key!r} in the connection string, which every user of `ps` could read",
+                "configure the remote in rclone.conf (RCLONE_CONFIG) or pass the value through RCLONE_ENV "
+                "(e.g. RCLONE_S3_SECRET_ACCESS_KEY)",
+            )
+
 
 @dataclass(frozen=True)
 class RcloneSettings:
@@ -43,6 +107,7 @@ class RcloneSettings:
     rclone_binary: str = "rclone"
     rclone_config: str | None = None
     rclone_flags: tuple[str, ...] = ()
+    rclone_env: Mapping[str, str] = field(default_factory=dict)
     db_backup_dir: str = "db"
     db_filename_template: str = "{database}-{datetime}.{ext}"
     db_date_format: str = "%Y-%m-%d-%H%M%S"
@@ -107,7 +172,7 @@ def _check_remote(remote: Any) -> str:
             "is not set",
             'set it to an rclone remote and path such as "myremote:backups" (see `rclone listremotes`)',
         )
-    if not re.match(r"^(:?[\w.\- ]+:|/)", remote):
+    if not re.match(r"^(:?[\w.\- ]+[,:]|/)", remote):
         raise _fail(
             "REMOTE",
             f"is {remote!r}",
@@ -140,6 +205,10 @@ def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
     flags = merged["RCLONE_FLAGS"]
     if isinstance(flags, str) or not isinstance(flags, (list, tuple)) or not all(isinstance(f, str) for f in flags):
         raise _fail("RCLONE_FLAGS", f"is {flags!r}", 'use a list of strings, e.g. ["--transfers", "8"]')
+    env = merged["RCLONE_ENV"]
+    if not isinstance(env, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        raise _fail("RCLONE_ENV", f"is {env!r}", 'use a dict of strings, e.g. {"RCLONE_S3_SECRET_ACCESS_KEY": "..."}')
+    _check_no_secret_flags(tuple(flags))
     keep = merged["DB_CLEANUP_KEEP"]
     if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
         raise _fail("DB_CLEANUP_KEEP", f"is {keep!r}", "use a whole number of backups to keep, 1 or more")
@@ -155,11 +224,14 @@ def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
         if not isinstance(merged[key], Mapping):
             raise _fail(key, f"is {merged[key]!r}", "use a dict")
 
+    remote = _check_remote(merged["REMOTE"])
+    _check_no_secret_params(remote)
     return RcloneSettings(
-        remote=_check_remote(merged["REMOTE"]),
+        remote=remote,
         rclone_binary=binary,
         rclone_config=config,
         rclone_flags=tuple(flags),
+        rclone_env=dict(env),
         db_backup_dir=db_dir,
         db_filename_template=_check_template(merged["DB_FILENAME_TEMPLATE"]),
         db_date_format=_check_date_format(merged["DB_DATE_FORMAT"]),

@@ -67,10 +67,20 @@ class Rclone:
     binary: str = "rclone"
     config: str | None = None
     flags: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_settings(cls, conf: RcloneSettings) -> Rclone:
-        return cls(binary=conf.rclone_binary, config=conf.rclone_config, flags=conf.rclone_flags)
+        return cls(
+            binary=conf.rclone_binary,
+            config=conf.rclone_config,
+            flags=conf.rclone_flags,
+            env=tuple(sorted(conf.rclone_env.items())),
+        )
+
+    def environment(self) -> dict[str, str] | None:
+        """This process's environment plus RCLONE_ENV (secrets reach rclone here, not in argv)."""
+        return {**os.environ, **dict(self.env)} if self.env else None
 
     def argv(self, *args: str) -> list[str]:
         config = ["--config", self.config] if self.config else []
@@ -84,6 +94,7 @@ class Rclone:
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            env=self.environment(),
             start_new_session=True,
         )
 
@@ -94,6 +105,7 @@ class Rclone:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            env=self.environment(),
             start_new_session=True,
         )
 
@@ -106,6 +118,7 @@ class Rclone:
             input=data,
             stdin=None if data is not None else subprocess.DEVNULL,
             capture_output=True,
+            env=self.environment(),
         )
         if done.returncode not in ok:
             raise RcloneError(f"{action} {' '.join(args)}".strip(), done.returncode, clean_stderr(done.stderr))
