@@ -260,3 +260,26 @@ def stream_restore(producer: Stage, consumer: Stage, expected: Expected | None =
         if consumer.proc.returncode != 0:
             raise consumer.failure()
     return StreamStats(size=size, sha256=hasher.hexdigest())
+
+
+def stream_digest(producer: Stage) -> StreamStats:
+    """Read ``producer`` stdout to the end, counting and hashing; raise if it fails."""
+    assert producer.proc.stdout is not None
+    src = producer.proc.stdout.fileno()
+    _widen(src)
+    hasher = hashlib.sha256()
+    size = 0
+    with _supervised([producer]):
+        buf = bytearray(CHUNK_SIZE)
+        view = memoryview(buf)
+        while True:
+            n = os.readv(src, [buf])
+            if n == 0:
+                break
+            hasher.update(view[:n])
+            size += n
+        producer.proc.wait()
+        _close(producer.proc.stdout)
+        if producer.proc.returncode != 0:
+            raise producer.failure()
+    return StreamStats(size=size, sha256=hasher.hexdigest())

@@ -117,7 +117,7 @@ def backup(
     post_db_backup.send(sender=sender, database=database, connector=connector, path=name, result=result)
     if clean:
         deleted = retention.clean(conf, rclone, database, keep=conf.db_cleanup_keep, protect={name})
-        result = replace(result, cleaned=[e.name for e in deleted])
+        result = replace(result, cleaned=[d.name for d in deleted])
     return result
 
 

@@ -1,0 +1,71 @@
+"""Verify backups without restoring them: stream each object and compare it with its manifest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from django_rclone import catalog, names
+from django_rclone.conf import get_settings
+from django_rclone.exceptions import DjangoRcloneError
+from django_rclone.interrupts import interruptible
+from django_rclone.manifest import Manifest
+from django_rclone.pipeline import stream_digest
+from django_rclone.rclone import Rclone
+from django_rclone.stages import rclone_stage
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The outcome of checking one backup."""
+
+    name: str
+    database: str
+    ok: bool
+    problem: str = ""
+    size: int = 0
+    sha256: str = ""
+    age_hours: float = 0.0
+
+
+def verify_backup(name: str, max_age_hours: float | None = None) -> VerifyResult:
+    """Stream backup ``name`` through SHA-256 and compare size and checksum with its manifest."""
+    conf = get_settings()
+    rclone = Rclone.from_settings(conf)
+    path = catalog.db_path(conf, name)
+    parsed = names.parse(conf, name)
+    database = parsed.database if parsed else ""
+    age = (datetime.now(timezone.utc) - parsed.timestamp).total_seconds() / 3600 if parsed else 0.0
+    if rclone.stat(path) is None:
+        return VerifyResult(name, database, False, "the backup object does not exist")
+    if rclone.stat(path + names.MANIFEST_SUFFIX) is None:
+        return VerifyResult(name, database, False, "no manifest: the backup never completed or was copied by hand")
+    try:
+        manifest = Manifest.from_bytes(rclone.cat_bytes(path + names.MANIFEST_SUFFIX))
+    except (ValueError, TypeError) as exc:
+        return VerifyResult(name, database, False, f"unreadable manifest ({exc})")
+    try:
+        with interruptible():
+            stats = stream_digest(rclone_stage(rclone.cat(path), "cat"))
+    except DjangoRcloneError as exc:
+        return VerifyResult(name, manifest.database, False, str(exc))
+    problems = []
+    if stats.size != manifest.size:
+        problems.append(f"size {stats.size} != manifest {manifest.size}")
+    if stats.sha256 != manifest.sha256:
+        problems.append(f"sha256 {stats.sha256[:16]}... != manifest {manifest.sha256[:16]}...")
+    if max_age_hours is not None and age > max_age_hours:
+        problems.append(f"newest backup is {age:.1f} h old (limit {max_age_hours:g} h)")
+    return VerifyResult(name, manifest.database, not problems, "; ".join(problems), stats.size, stats.sha256, age)
+
+
+def verify_latest(database: str | None = None, max_age_hours: float | None = None) -> list[VerifyResult]:
+    """Verify the newest committed backup of ``database``, or of every alias found on the remote."""
+    conf = get_settings()
+    entries = catalog.committed(conf, Rclone.from_settings(conf), database)
+    if database is not None and not entries:
+        return [VerifyResult("", database, False, f"no backups of database {database!r}")]
+    newest: dict[str, str] = {}
+    for entry in entries:  # newest first
+        newest.setdefault(entry.database, entry.name)
+    return [verify_backup(name, max_age_hours) for name in newest.values()]
