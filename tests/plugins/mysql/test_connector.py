@@ -131,7 +131,8 @@ def test_dump_options(connectors: Any) -> None:
 
 
 def test_options_from_databases_entry(connectors: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(django_settings.DATABASES["mysql"], "ROUTINES", True)
+    entry: dict[str, Any] = django_settings.DATABASES["mysql"]  # type: ignore[assignment]
+    monkeypatch.setitem(entry, "ROUTINES", True)
     dump, _ = split_secret(connectors().dump_argv())
     assert "--routines" in dump
     dump, _ = split_secret(connectors(ROUTINES=False).dump_argv())  # per-alias options win

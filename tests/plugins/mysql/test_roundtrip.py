@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.mysql, pytest.mark.integration, pytest.mark.usefixture
 ALIAS = "mysql"
 
 
-def snapshot() -> list[list[tuple]]:
+def snapshot() -> list[list[tuple[Any, ...]]]:
     authors = list(Author.objects.using(ALIAS).order_by("pk").values_list("pk", "name", "bio"))
     books = [
         (*row[:5], bytes(row[5]) if row[5] is not None else None)
