@@ -85,6 +85,7 @@ class MysqlDumpConnector(CommandConnector):
         )
 
     def database_name(self) -> str:
+        """``NAME``, required: both tools take the database as their last positional argument."""
         if not self.name:
             raise ImproperlyConfigured(
                 f"DATABASES[{self.database!r}]['NAME'] is empty; the MySQL connector needs the database name "
@@ -93,6 +94,7 @@ class MysqlDumpConnector(CommandConnector):
         return self.name
 
     def excluded(self) -> list[str]:
+        """The ``EXCLUDE`` table names, checked (a bare string would silently exclude nothing useful)."""
         value = self.option("EXCLUDE") or []
         if isinstance(value, str) or not all(isinstance(table, str) for table in value):
             raise ImproperlyConfigured(

@@ -4,6 +4,10 @@ Both MySQL and MariaDB clients read ``--defaults-extra-file=PATH`` (it must be t
 argument) on top of their usual option files. The password goes in a ``[client]`` group as a
 double-quoted value; the option-file parser of both families understands the backslash escapes
 used here, and quoting keeps leading/trailing spaces and ``#`` (a comment start) in the password.
+
+Why a file rather than ``MYSQL_PWD``: MySQL 8.0 deprecates that variable (MariaDB keeps it), an
+environment variable is inherited by every process the tool or a prefix wrapper starts, and the file
+is private to its owner (0600 in a 0700 folder) and removed by ``cleanup()`` once the run ends.
 """
 
 from __future__ import annotations
