@@ -79,9 +79,13 @@ def _record(control: dict[str, Any], role: str, argv: list[str]) -> None:
 
 
 def _hang(control: dict[str, Any], role: str) -> None:
+    """Sleep until killed; give up after a minute or when orphaned, so no test run leaves one behind."""
+    parent = os.getppid()
     (Path(control["record_dir"]) / f"{role}.hang").write_text(str(os.getpid()))
-    while True:
-        time.sleep(1)
+    deadline = time.monotonic() + 60
+    while os.getppid() == parent and time.monotonic() < deadline:
+        time.sleep(0.1)
+    sys.exit(3)
 
 
 def _dump(control: dict[str, Any]) -> int:
