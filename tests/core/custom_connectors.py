@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
-from typing import IO
+from pathlib import Path
+from typing import IO, Any
 
 from django_rclone.db.base import BaseConnector
 
@@ -24,3 +26,44 @@ class CatFileConnector(BaseConnector):
 
 class NotAConnector:
     pass
+
+
+class SnapshotsStyleSqlite:
+    """A django-snapshots-style connector: plain methods on file paths, no base class."""
+
+    extension = "sql"
+
+    def dump(self, db_alias: str, dest: Path) -> dict[str, Any]:
+        from django.db import connections
+
+        source = sqlite3.connect(connections.databases[db_alias]["NAME"])
+        try:
+            with open(dest, "w", encoding="utf-8") as out:
+                for line in source.iterdump():
+                    out.write(line + "\n")
+        finally:
+            source.close()
+        return {"format": "sql", "by": "snapshots-style"}
+
+    def restore(self, db_alias: str, src: Path) -> None:
+        from django.db import connections
+
+        script = Path(src).read_text(encoding="utf-8")
+        target = sqlite3.connect(connections.databases[db_alias]["NAME"])
+        try:
+            tables = [r[0] for r in target.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+            target.execute("PRAGMA foreign_keys=OFF")
+            for table in tables:
+                if not table.startswith("sqlite_"):
+                    target.execute(f'DROP TABLE "{table}"')
+            target.executescript(script)
+        finally:
+            target.close()
+
+
+class FailingSnapshots:
+    def dump(self, db_alias: str, dest: Path) -> dict[str, Any]:
+        raise RuntimeError("expdp: ORA-39002 invalid operation")
+
+    def restore(self, db_alias: str, src: Path) -> None:
+        raise RuntimeError("impdp: ORA-39001 invalid argument value")

@@ -56,7 +56,8 @@ class Resolution:
 
     @property
     def connector_path(self) -> str:
-        return type(self.connector).dotted_path() if isinstance(self.connector, BaseConnector) else repr(self.connector)
+        describe = getattr(self.connector, "describe", None)
+        return describe() if callable(describe) else type(self.connector).dotted_path()
 
 
 def _split_entry(database: str, entry: Any) -> tuple[Any, dict[str, Any]]:
@@ -81,8 +82,15 @@ def build_connector(target: Any, database: str, options: Mapping[str, Any], orig
         return target(database, options)
     if isinstance(target, BaseConnector):
         return target
+    from django_rclone.db.protocol import StructuralConnector, is_structural
+
+    if isinstance(target, type) and is_structural(target):
+        target = target()
+    if is_structural(target):
+        return StructuralConnector(target, database, options)
     raise ImproperlyConfigured(
-        f"{origin} is {target!r}: expected a BaseConnector subclass, its dotted path, or an instance of one."
+        f"{origin} is {target!r}: expected a BaseConnector subclass (or its dotted path or an instance), "
+        "or an object with dump(db_alias, dest) and restore(db_alias, src) methods."
     )
 
 

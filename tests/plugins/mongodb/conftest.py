@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import threading
 import warnings
@@ -214,43 +213,7 @@ def watch() -> Callable[[], ProcessWatcher]:
 
 
 def restore_via_pipeline(database: str = ALIAS) -> Any:
-    """Restore the newest backup of ``database`` the way ``django_rclone.operations.restore.restore()`` does.
+    """Restore the newest backup of ``database`` through the core's own ``restore()``."""
+    from django_rclone.api import restore
 
-    Same calls in the same order (resolve by ENGINE, select the newest committed backup, verify
-    against its manifest, plugin ``restore`` hook, ``stream_restore`` with real ``rclone cat``,
-    ``cleanup()`` on every path), minus ``connections[database].close()``: the core currently
-    loads the alias's Django backend there, which needs the MongoDB Django backend installed and
-    the alias known to ``django.db.connections``. Drop this helper once the core closes only
-    connections that are already open (see ``test_core_restore_needs_no_django_backend``).
-    """
-    from django_rclone import catalog
-    from django_rclone.conf import get_settings
-    from django_rclone.operations.restore import _load_manifest, select
-    from django_rclone.pipeline import Expected, stream_restore
-    from django_rclone.plugins import get_host
-    from django_rclone.rclone import Rclone
-    from django_rclone.resolution import resolve
-    from django_rclone.stages import rclone_stage, tool_stage
-
-    conf = get_settings()
-    rclone = Rclone.from_settings(conf)
-    host = get_host()
-    connector = resolve(database, host).connector
-    path = catalog.db_path(conf, select(database))
-    manifest = _load_manifest(rclone, path)
-    assert manifest is not None
-    try:
-        connector.prepare_restore()
-        cat = rclone.cat(path)
-        try:
-            proc = host.restore(connector, database, subprocess.PIPE)
-        except BaseException:
-            rclone_stage(cat, "cat").stop()
-            raise
-        return stream_restore(
-            rclone_stage(cat, "cat"),
-            tool_stage(proc, connector, "RESTORE"),
-            Expected(size=manifest.size, sha256=manifest.sha256),
-        )
-    finally:
-        connector.cleanup()
+    return restore(database)

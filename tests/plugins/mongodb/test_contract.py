@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.exceptions import ImproperlyConfigured
-from django.utils.connection import ConnectionDoesNotExist
 
 from django_rclone.api import backup, restore
 from django_rclone.exceptions import PipelineError
@@ -322,15 +320,6 @@ def test_config_file_removed_when_the_restore_fails_or_is_killed(
 # -- the core's own restore() ----------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    raises=(ConnectionDoesNotExist, ImproperlyConfigured),
-    strict=True,
-    reason=(
-        "core restore() calls connections[alias].close(), which loads the alias's Django backend; "
-        "it should close only already-open connections (connections.all(initialized_only=True)). "
-        "When this passes, remove this marker and restore_via_pipeline()."
-    ),
-)
 def test_core_restore_needs_no_django_backend(mongo_alias: Configure, standin_tools: StandinTools) -> None:
     mongo_alias(**SERVER)
     dumped = backup(ALIAS)

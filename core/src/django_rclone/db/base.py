@@ -102,8 +102,22 @@ class BaseConnector:
         """Start the restore process reading the backup from ``stdin``."""
         raise NotImplementedError(f"{type(self).__name__} does not implement restore()")
 
+    #: Stream the whole backup through its checksum before restoring it. For connectors whose
+    #: restore cannot be stopped before it commits (the core then reads the object twice).
+    verify_before_restore: bool = False
+
     def prepare_restore(self) -> None:
         """Run before a restore starts streaming (e.g. create an extension). Default: nothing."""
+
+    def dump_finished(self) -> dict[str, Any]:
+        """Called once the dump exited 0 and every byte was uploaded, before the manifest is written.
+
+        Return extra metadata for the manifest (its ``metadata`` field); raise to fail the backup.
+        """
+        return {}
+
+    def restore_finished(self) -> None:
+        """Called once the restore process exited 0 (and after a failed one); raise to fail the restore."""
 
     def tool_versions(self) -> dict[str, str]:
         """Versions of the tools this connector runs, recorded in the backup's manifest."""

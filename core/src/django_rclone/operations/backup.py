@@ -84,6 +84,7 @@ def backup(
             path = catalog.db_path(conf, name)
             try:
                 stats = _stream(host, connector, database, rclone, path)
+                metadata = connector.dump_finished()
                 manifest = Manifest(
                     name=name,
                     database=database,
@@ -97,6 +98,7 @@ def backup(
                     django_rclone_version=__version__,
                     tool_versions={"rclone": rclone.version(), **connector.tool_versions()},
                     host=servername or socket.gethostname(),
+                    metadata=metadata,
                 )
                 rclone.rcat_bytes(path + names.MANIFEST_SUFFIX, manifest.to_bytes())
             except BaseException:

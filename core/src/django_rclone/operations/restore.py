@@ -11,10 +11,10 @@ from django.db import connections
 
 from django_rclone import catalog, names
 from django_rclone.conf import get_settings
-from django_rclone.exceptions import BackupNotFound, IntegrityError
+from django_rclone.exceptions import BackupNotFound, DjangoRcloneError, IntegrityError
 from django_rclone.interrupts import interruptible
 from django_rclone.manifest import Manifest
-from django_rclone.pipeline import Expected, stream_restore
+from django_rclone.pipeline import Expected, stream_digest, stream_restore
 from django_rclone.plugins import get_host
 from django_rclone.rclone import Rclone
 from django_rclone.resolution import resolve
@@ -94,8 +94,15 @@ def restore(
                 f"{name} is {record.get('Size')} bytes on the remote but its manifest says {manifest.size}; "
                 "nothing was restored (use --skip-verify to restore it anyway)"
             )
+    if connector.verify_before_restore and expected is not None:
+        with interruptible():
+            check = stream_digest(rclone_stage(rclone.cat(path), "cat"))
+        if (check.size, check.sha256) != (expected.size, expected.sha256):
+            raise IntegrityError(f"{name} does not match its manifest (checked before restoring); nothing was restored")
     pre_db_restore.send(sender=sender, database=database, connector=connector, path=name)
-    connections[database].close()
+    for connection in connections.all(initialized_only=True):  # no backend import for unopened aliases
+        if connection.alias == database:
+            connection.close()
     clock = time.monotonic()
     try:
         with interruptible():
@@ -106,7 +113,12 @@ def restore(
             except BaseException:
                 rclone_stage(cat, "cat").stop()
                 raise
-            stats = stream_restore(rclone_stage(cat, "cat"), tool_stage(proc, connector, "RESTORE"), expected)
+            try:
+                stats = stream_restore(rclone_stage(cat, "cat"), tool_stage(proc, connector, "RESTORE"), expected)
+            except DjangoRcloneError:
+                connector.restore_finished()  # its own error, if any, is the root cause
+                raise
+            connector.restore_finished()
     finally:
         connector.cleanup()
     result = RestoreResult(
