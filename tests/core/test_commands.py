@@ -221,3 +221,18 @@ def test_mediarestore_refuses_empty_remote_and_needs_noinput(media: Path, remote
     with pytest.raises(CommandError, match="empty or missing"):
         call_command("mediarestore", "--noinput", verbosity=0)
     assert (media / "local.txt").exists()
+
+
+def test_a_failing_post_signal_receiver_does_not_fail_the_backup(
+    sqlite_db: str, remote: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(sender: Any, **kwargs: Any) -> None:
+        raise RuntimeError("alerting is down")
+
+    signals.post_db_backup.connect(broken)
+    try:
+        result = django_rclone.backup("default")
+    finally:
+        signals.post_db_backup.disconnect(broken)
+    assert (remote / "db" / f"{result.name}.manifest.json").exists()
+    assert "alerting is down" in caplog.text

@@ -90,3 +90,9 @@ def test_bad_targets_explain(rclone_settings: Callable[..., None], target: str, 
 def test_unknown_alias(remote: object) -> None:
     with pytest.raises(ImproperlyConfigured, match="'nope' is not in DATABASES"):
         resolve("nope")
+
+
+def test_instance_bound_to_another_alias_is_refused(rclone_settings: Callable[..., None]) -> None:
+    rclone_settings(CONNECTORS={"other": CatFileConnector("default")})
+    with pytest.raises(ImproperlyConfigured, match="bound to database 'default'"):
+        resolve("other")

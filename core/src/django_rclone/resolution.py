@@ -81,6 +81,11 @@ def build_connector(target: Any, database: str, options: Mapping[str, Any], orig
     if isinstance(target, type) and issubclass(target, BaseConnector):
         return target(database, options)
     if isinstance(target, BaseConnector):
+        if target.database != database:
+            raise ImproperlyConfigured(
+                f"{origin} is a connector instance bound to database {target.database!r}; name its class "
+                "(or dotted path) instead so it is built for each alias."
+            )
         return target
     from django_rclone.db.protocol import StructuralConnector, is_structural
 

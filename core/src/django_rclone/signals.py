@@ -12,7 +12,12 @@ Keyword arguments (besides ``sender``, the command class or ``None`` from the Py
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from django.dispatch import Signal
+
+logger = logging.getLogger("django_rclone")
 
 pre_db_backup = Signal()
 post_db_backup = Signal()
@@ -22,3 +27,17 @@ pre_media_backup = Signal()
 post_media_backup = Signal()
 pre_media_restore = Signal()
 post_media_restore = Signal()
+
+
+def send_after(signal: Signal, **kwargs: Any) -> None:
+    """Send a ``post_*`` signal. A receiver's exception is logged, never raised: the operation has
+    already succeeded and must not be reported as failed because an alerting hook broke."""
+    for receiver, outcome in signal.send_robust(**kwargs):
+        if isinstance(outcome, Exception):
+            logger.error(
+                "django-rclone: signal receiver %r raised %s: %s",
+                receiver,
+                type(outcome).__name__,
+                outcome,
+                exc_info=(type(outcome), outcome, outcome.__traceback__),
+            )

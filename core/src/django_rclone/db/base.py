@@ -193,7 +193,7 @@ class CommandConnector(BaseConnector):
         return {}
 
     # -- argv and environment ------------------------------------------------------------------
-    def _words(self, key: str) -> list[str]:
+    def words(self, key: str) -> list[str]:
         value = self.option(key)
         if not value:
             return []
@@ -208,7 +208,7 @@ class CommandConnector(BaseConnector):
     def command(self, phase: Phase, tool: str, args: Sequence[str]) -> list[str]:
         """Build ``PREFIX + tool + args + SUFFIX`` for a phase; ``<PHASE>_CMD`` replaces the tool."""
         exe = str(self.option(f"{phase}_CMD") or tool)
-        return [*self._words(f"{phase}_PREFIX"), exe, *args, *self._words(f"{phase}_SUFFIX")]
+        return [*self.words(f"{phase}_PREFIX"), exe, *args, *self.words(f"{phase}_SUFFIX")]
 
     def environment(self, phase: Phase, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """Child environment: parent (unless USE_PARENT_ENV is false), secrets, extra, ENV, <PHASE>_ENV."""

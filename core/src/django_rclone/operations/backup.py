@@ -21,7 +21,7 @@ from django_rclone.pipeline import StreamStats, stream_backup
 from django_rclone.plugins import PluginHost, get_host
 from django_rclone.rclone import Rclone
 from django_rclone.resolution import resolve
-from django_rclone.signals import post_db_backup, pre_db_backup
+from django_rclone.signals import post_db_backup, pre_db_backup, send_after
 from django_rclone.stages import rclone_stage, tool_stage
 
 
@@ -116,7 +116,7 @@ def backup(
         duration=time.monotonic() - clock,
         manifest=manifest,
     )
-    post_db_backup.send(sender=sender, database=database, connector=connector, path=name, result=result)
+    send_after(post_db_backup, sender=sender, database=database, connector=connector, path=name, result=result)
     if clean:
         deleted = retention.clean(conf, rclone, database, keep=conf.db_cleanup_keep, protect={name})
         result = replace(result, cleaned=[d.name for d in deleted])

@@ -20,7 +20,7 @@ from django_rclone.conf import get_settings
 from django_rclone.exceptions import DjangoRcloneError
 from django_rclone.interrupts import interruptible
 from django_rclone.rclone import Rclone, join
-from django_rclone.signals import post_media_backup, post_media_restore, pre_media_backup, pre_media_restore
+from django_rclone.signals import post_media_backup, post_media_restore, pre_media_backup, pre_media_restore, send_after
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def media_backup(*, allow_empty: bool = False, backup_dir: str | None = None, se
         root.mkdir(parents=True, exist_ok=True)
     duration = _sync(rclone, str(root), destination, backup_dir)
     result = MediaResult(str(root), destination, duration)
-    post_media_backup.send(sender=sender, source=str(root), destination=destination, result=result)
+    send_after(post_media_backup, sender=sender, source=str(root), destination=destination, result=result)
     return result
 
 
@@ -90,5 +90,5 @@ def media_restore(*, allow_empty: bool = False, backup_dir: str | None = None, s
     root.mkdir(parents=True, exist_ok=True)
     duration = _sync(rclone, source, str(root), backup_dir)
     result = MediaResult(source, str(root), duration)
-    post_media_restore.send(sender=sender, source=source, destination=str(root), result=result)
+    send_after(post_media_restore, sender=sender, source=source, destination=str(root), result=result)
     return result

@@ -18,7 +18,7 @@ from django_rclone.pipeline import Expected, stream_digest, stream_restore
 from django_rclone.plugins import get_host
 from django_rclone.rclone import Rclone
 from django_rclone.resolution import resolve
-from django_rclone.signals import post_db_restore, pre_db_restore
+from django_rclone.signals import post_db_restore, pre_db_restore, send_after
 from django_rclone.stages import rclone_stage, tool_stage
 
 
@@ -132,5 +132,5 @@ def restore(
         manifest=manifest,
         warnings=warnings,
     )
-    post_db_restore.send(sender=sender, database=database, connector=connector, path=name, result=result)
+    send_after(post_db_restore, sender=sender, database=database, connector=connector, path=name, result=result)
     return result

@@ -57,7 +57,7 @@ class SqliteConnector(CommandConnector):
         for ext in self._extensions():
             helper += ["--load", ext]
         helper += ["--", self._check_file()]
-        return [*self._words("RESTORE_PREFIX"), *helper, *self._words("RESTORE_SUFFIX")]
+        return [*self.words("RESTORE_PREFIX"), *helper, *self.words("RESTORE_SUFFIX")]
 
     def restore_args(self) -> list[str]:
         return []
