@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from tests import settings as test_settings
+from tests.processes import ProcessWatch
 from tests.servers.mariadb import DATABASE, TLS_USER, MariaDB
 from tests.testapp.models import Author, Note
 
@@ -24,67 +23,21 @@ ALIAS = "mysql"
 TOOLS = {"mariadb-dump", "mysqldump", "mariadb", "mysql"}
 
 
-@dataclass
-class ProcessWatch:
-    """Reads every process's command line (and the client tools' environment) until stopped."""
-
-    secret: bytes
-    leaks: list[str] = field(default_factory=list)
-    tools_seen: list[list[str]] = field(default_factory=list)
-    scans: int = 0
-    _stop: threading.Event = field(default_factory=threading.Event)
-
-    def scan_once(self) -> None:
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry.name}/cmdline", "rb") as handle:
-                    cmdline = handle.read()
-            except OSError:
-                continue
-            words = [w.decode(errors="replace") for w in cmdline.split(b"\0") if w]
-            if self.secret in cmdline:
-                self.leaks.append(f"cmdline of {entry.name}: {words}")
-            if words and os.path.basename(words[0]) in TOOLS and DATABASE in words:
-                if words not in self.tools_seen:
-                    self.tools_seen.append(words)
-                try:
-                    with open(f"/proc/{entry.name}/environ", "rb") as handle:
-                        if self.secret in handle.read():
-                            self.leaks.append(f"environment of {entry.name}: {words[0]}")
-                except OSError:
-                    pass
-        self.scans += 1
-
-    def run(self) -> None:
-        while not self._stop.wait(0.001):  # a short pause lets the pipeline's thread have the GIL
-            self.scan_once()
-
-    def __enter__(self) -> ProcessWatch:
-        self._thread = threading.Thread(target=self.run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-
 def test_password_never_in_a_command_line_or_tool_environment(mysql_db: str, remote: Path) -> None:
     # ~8 MB of rows so the dump and the restore each live long enough to be seen many times.
     chunk = "".join(chr(0x41 + i % 26) for i in range(100_000))
     for start in range(0, 80, 40):
         Note.objects.using(ALIAS).bulk_create([Note(text=f"{n} {chunk}") for n in range(start, start + 40)])
     Author.objects.using(ALIAS).create(name="Ada")
-    secret = test_settings.DB_PASSWORD.encode()
-    with ProcessWatch(secret) as watch:
+    secret = test_settings.DB_PASSWORD
+    with ProcessWatch(TOOLS) as watch:
         call_command("dbbackup", "--database", ALIAS, verbosity=0)
         Note.objects.using(ALIAS).all().delete()
         call_command("dbrestore", "--database", ALIAS, "--noinput", verbosity=0)
-    assert watch.leaks == []
-    dumps = [w for w in watch.tools_seen if os.path.basename(w[0]) in ("mariadb-dump", "mysqldump")]
-    clients = [w for w in watch.tools_seen if os.path.basename(w[0]) in ("mariadb", "mysql")]
+    assert watch.leaks(secret) == []
+    assert watch.env_leaks(secret) == []
+    dumps = [w for w in watch.runs_of("mariadb-dump", "mysqldump") if DATABASE in w]
+    clients = [w for w in watch.runs_of("mariadb", "mysql") if DATABASE in w]
     assert dumps, f"the dump was never observed in {watch.scans} scans"
     assert clients, f"the restore was never observed in {watch.scans} scans"
     option_files = {w[1].split("=", 1)[1] for w in [*dumps, *clients]}
@@ -96,10 +49,10 @@ def test_password_never_in_a_command_line_or_tool_environment(mysql_db: str, rem
 def test_the_watch_sees_a_leaking_process() -> None:
     """The watch itself must catch a password in a command line, or the test above proves nothing."""
     secret = "not-the-real-password-" + os.urandom(4).hex()
-    with ProcessWatch(secret.encode()) as watch:
+    with ProcessWatch() as watch:
         leaky = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5)", secret])
         leaky.wait()
-    assert any(str(leaky.pid) in leak for leak in watch.leaks)
+    assert watch.leaks(secret) == [[sys.executable, "-c", "import time; time.sleep(0.5)", secret]]
 
 
 ODD_PASSWORDS = [
