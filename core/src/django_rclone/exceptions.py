@@ -23,7 +23,9 @@ class ConnectorNotFound(DjangoRcloneError):
         else:
             hint = (
                 "name a connector for it in DJANGO_RCLONE['CONNECTORS'][alias] or "
-                "DJANGO_RCLONE['CONNECTOR_MAPPING'][engine], or install a plugin that serves this engine"
+                "DJANGO_RCLONE['CONNECTOR_MAPPING'][engine], or install a plugin that serves this engine; "
+                "for a data-only backup through Django's dumpdata/loaddata, name "
+                "'django_rclone.db.django.DjangoDumpDataConnector' there (it is never chosen automatically)"
             )
         super().__init__(f"No connector for database {database!r} (ENGINE {engine!r}): {hint}.")
 

@@ -1,0 +1,123 @@
+"""Fallback connector for engines without a native plugin: Django's own ``dumpdata`` / ``loaddata``.
+
+The dump is a child Python process running ``django-admin dumpdata`` for the alias, streaming
+JSON to stdout. The restore is a child process (``python -m django_rclone.db.django``) that, in one
+transaction on the alias, empties every table the dump covers and then runs ``loaddata -`` on
+stdin, so the restored data equals the backup and a failed load leaves the database unchanged.
+
+This is never chosen automatically: a serialised dump holds rows only (no schema, sequences,
+views, triggers or database-native types Django does not model), is slower than native tools
+and ``loaddata`` holds the whole document in memory. Enable it per alias with
+``DJANGO_RCLONE["CONNECTORS"][alias] = "django_rclone.db.django.DjangoDumpDataConnector"`` or per
+engine with ``CONNECTOR_MAPPING``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from django.core.exceptions import ImproperlyConfigured
+
+from django_rclone.db.base import CommandConnector
+
+__all__ = ["DjangoDumpDataConnector"]
+
+
+class DjangoDumpDataConnector(CommandConnector):
+    """Data-only backups through Django serialisation; works for any engine Django supports.
+
+    ``EXCLUDE`` takes app labels (``"auth"``) or models (``"auth.Permission"``), as ``dumpdata -e``.
+    """
+
+    extension = "json"
+    dump_cmd = sys.executable
+    restore_cmd = sys.executable
+
+    def settings_module(self) -> str:
+        module = os.environ.get("DJANGO_SETTINGS_MODULE", "")
+        if not module:
+            raise ImproperlyConfigured(
+                "DjangoDumpDataConnector needs DJANGO_SETTINGS_MODULE set so its child process loads the same settings."
+            )
+        return module
+
+    def excluded(self) -> list[str]:
+        value = self.option("EXCLUDE") or []
+        if isinstance(value, str):
+            value = [value]
+        return [str(label) for label in value]
+
+    def dump_args(self) -> list[str]:
+        args = ["-m", "django", "dumpdata", "--settings", self.settings_module(), "--database", self.database]
+        args += ["--natural-foreign", "--natural-primary", "--format", "json"]
+        for label in self.excluded():
+            args += ["-e", label]
+        return args
+
+    def restore_args(self) -> list[str]:
+        args = ["-m", "django_rclone.db.django", "--settings", self.settings_module(), "--database", self.database]
+        for label in self.excluded():
+            args += ["-e", label]
+        return args
+
+    def secret_env(self) -> dict[str, str]:
+        # Not a secret, but it must reach the child: the parent's import path (cwd-relative
+        # entries made absolute) so the settings module and project apps import the same way.
+        paths = [os.path.abspath(p) if p else os.getcwd() for p in sys.path]
+        inherited = os.environ.get("PYTHONPATH", "")
+        return {"PYTHONPATH": os.pathsep.join([*paths, *([inherited] if inherited else [])])}
+
+    def tool_versions(self) -> dict[str, str]:
+        import django
+
+        return {"django": django.get_version(), "python": sys.version.split()[0]}
+
+
+def _replace(database: str, exclude: Sequence[str]) -> None:
+    """Empty the tables a dump of ``database`` covers, then ``loaddata -``; all in one transaction."""
+    from django.apps import apps
+    from django.core.management import call_command
+    from django.db import connections, router, transaction
+
+    connection = connections[database]
+    existing = set(connection.introspection.table_names())
+    tables: list[str] = []
+    for model in apps.get_models(include_auto_created=True):
+        meta = model._meta
+        if meta.proxy or not meta.managed or meta.app_label in exclude or meta.label in exclude:
+            continue
+        owner = meta.auto_created  # the model that declares an auto-created many-to-many table
+        if isinstance(owner, type) and owner._meta.label in exclude:
+            continue
+        if router.allow_migrate_model(database, model) and meta.db_table in existing:
+            tables.append(meta.db_table)
+    with transaction.atomic(using=database):
+        with connection.cursor() as cursor:
+            if connection.vendor == "sqlite":
+                cursor.execute("PRAGMA defer_foreign_keys = ON")
+            for table in tables:
+                # Table names come from the project's own models, quoted by the backend.
+                cursor.execute(f"DELETE FROM {connection.ops.quote_name(table)}")  # noqa: S608
+        call_command("loaddata", "-", database=database, format="json", verbosity=0)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the restore child: ``python -m django_rclone.db.django --settings S --database A``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Replace a database's data with a dumpdata JSON on stdin.")
+    parser.add_argument("--settings", required=True)
+    parser.add_argument("--database", required=True)
+    parser.add_argument("-e", "--exclude", action="append", default=[])
+    options = parser.parse_args(argv)
+    os.environ["DJANGO_SETTINGS_MODULE"] = options.settings
+    import django
+
+    django.setup()
+    _replace(options.database, options.exclude)
+
+
+if __name__ == "__main__":
+    main()
