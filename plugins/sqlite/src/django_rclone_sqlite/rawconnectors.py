@@ -1,0 +1,62 @@
+"""SQLite connectors that back up the database file itself rather than SQL text.
+
+Neither is the default for any engine; pick one per alias with
+``DJANGO_RCLONE["CONNECTORS"][alias] = "django_rclone_sqlite.SqliteBackupConnector"``. Both run
+the helper ``python -m django_rclone_sqlite.rawfile`` (see that module), so they need no sqlite3
+binary, and their backups (extension ``db``) are plain SQLite files either one can restore.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+
+from django_rclone_sqlite.connectors import SqliteConnector
+
+
+class _RawFileConnector(SqliteConnector):
+    """Shared argv building: ``PREFIX + python -m django_rclone_sqlite.rawfile ACTION NAME + SUFFIX``."""
+
+    extension = "db"
+    install_hint = "a Python interpreter with the sqlite3 module"
+    #: Helper actions for this connector's dump and restore.
+    dump_action = ""
+    restore_action = ""
+
+    def _helper(self, phase: str, action: str) -> list[str]:
+        helper = [sys.executable, "-m", "django_rclone_sqlite.rawfile", action, self._check_file()]
+        return [*self.words(f"{phase}_PREFIX"), *helper, *self.words(f"{phase}_SUFFIX")]
+
+    def dump_argv(self) -> list[str]:
+        return self._helper("DUMP", self.dump_action)
+
+    def restore_argv(self) -> list[str]:
+        return self._helper("RESTORE", self.restore_action)
+
+    def dump_args(self) -> list[str]:
+        return []
+
+    def tool_versions(self) -> dict[str, str]:
+        return {"python-sqlite3": sqlite3.sqlite_version}
+
+
+class SqliteBackupConnector(_RawFileConnector):
+    """Online-safe file backup with SQLite's backup API; consistent while the application writes.
+
+    The dump keeps one private temporary copy of the database (the backup API cannot write to a
+    pipe). The restore checks the incoming file, then copies it over the target with the backup API.
+    """
+
+    dump_action = "backup-dump"
+    restore_action = "backup-restore"
+
+
+class SqliteCPConnector(_RawFileConnector):
+    """Plain file copy, for databases nothing writes to while the backup or restore runs.
+
+    The dump refuses when a non-empty ``-wal``/``-journal`` file exists; the restore renames a
+    checked scratch file over the target (``os.replace``).
+    """
+
+    dump_action = "copy-dump"
+    restore_action = "copy-restore"

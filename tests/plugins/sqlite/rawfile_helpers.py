@@ -1,0 +1,43 @@
+"""Shared checks for the raw-file SQLite connector tests (backup API and plain copy)."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+from django.db import connections
+
+
+def db_path(alias: str = "default") -> Path:
+    return Path(connections.databases[alias]["NAME"])
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def integrity(path: Path) -> list[tuple]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("PRAGMA integrity_check").fetchall()
+    finally:
+        conn.close()
+
+
+def backup_object(remote: Path) -> Path:
+    found = [p for p in remote.rglob("*") if p.is_file() and ".db" in p.name and "manifest" not in p.name]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def corrupt(obj: Path) -> None:
+    """Overwrite bytes inside the second page so the file stays an SQLite file but fails integrity_check."""
+    data = bytearray(obj.read_bytes())
+    assert len(data) > 8192
+    data[4096 + 8 : 4096 + 8 + 3000] = b"\xa5" * 3000
+    obj.write_bytes(bytes(data))
+
+
+def leftovers(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.name.startswith(".django-rclone-restore-"))
