@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -98,3 +99,28 @@ def test_connector_not_found_mentions_the_fallback(remote: Path) -> None:
     assert DOTTED in message
     assert "CONNECTOR_MAPPING" in message
     assert engine in message
+
+
+def test_imported_file_outside_the_template_restores_with_a_warning(
+    sqlite_db: str, remote: Path, rclone_settings: Any
+) -> None:
+    """The migration guide's recipe: a manifest-less file under a non-template name, restored with -i."""
+    rclone_settings(CONNECTORS={"default": DOTTED})
+    seed()
+    before = snapshot()
+    call_command("dbbackup", verbosity=0)
+    [dump] = backup_files(remote)
+    imported = remote / "db" / "imported-default-2024-05-01.json"
+    dump.rename(imported)
+    Path(f"{dump}.manifest.json").unlink()
+    Author.objects.all().delete()
+
+    out, err = io.StringIO(), io.StringIO()
+    call_command("listbackups", stdout=out)
+    assert "imported-default" not in out.getvalue()
+    call_command("cleanbackups", "--keep", "1", stdout=io.StringIO())
+    assert imported.exists()
+
+    call_command("dbrestore", "--noinput", "-i", imported.name, stdout=io.StringIO(), stderr=err)
+    assert "has no manifest" in err.getvalue()
+    assert snapshot() == before
