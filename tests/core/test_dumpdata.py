@@ -124,3 +124,20 @@ def test_imported_file_outside_the_template_restores_with_a_warning(
     call_command("dbrestore", "--noinput", "-i", imported.name, stdout=io.StringIO(), stderr=err)
     assert "has no manifest" in err.getvalue()
     assert snapshot() == before
+
+
+def test_connection_overrides_reach_the_child(sqlite_db: str, remote: Path, rclone_settings: Any) -> None:
+    """NAME in CONNECTORS["default"] makes the child dump another database file than DATABASES says."""
+    from django.db import connections
+
+    call_command("migrate", database="other", verbosity=0)
+    Author.objects.using("other").all().delete()
+    Author.objects.using("other").create(name="Only in other")
+    Author.objects.create(name="Only in default")
+    other = connections.databases["other"]["NAME"]
+    rclone_settings(CONNECTORS={"default": {"CONNECTOR": DOTTED, "NAME": other}})
+    call_command("dbbackup", verbosity=0)
+    [dump] = backup_files(remote)
+    content = dump.read_bytes()
+    assert b"Only in other" in content
+    assert b"Only in default" not in content

@@ -1,7 +1,8 @@
 """Fallback connector for engines without a native plugin: Django's own ``dumpdata`` / ``loaddata``.
 
-The dump is a child Python process running ``django-admin dumpdata`` for the alias, streaming
-JSON to stdout. The restore is a child process (``python -m django_rclone.db.django``) that, in one
+The dump is a child Python process running ``dumpdata`` for the alias, streaming JSON to stdout
+(``NAME``/``USER``/``PASSWORD``/``HOST``/``PORT`` from ``CONNECTORS[alias]`` are applied in the
+child, through its environment, never argv). The restore is a child process that, in one
 transaction on the alias, empties every table the dump covers and then runs ``loaddata -`` on
 stdin, so the restored data equals the backup and a failed load leaves the database unchanged.
 
@@ -14,6 +15,7 @@ engine with ``CONNECTOR_MAPPING``.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -23,6 +25,11 @@ from django.core.exceptions import ImproperlyConfigured
 from django_rclone.db.base import CommandConnector
 
 __all__ = ["DjangoDumpDataConnector"]
+
+#: Connection keys a ``CONNECTORS[alias]`` dict may override; passed to the child in this variable
+#: (JSON, in the environment because it can hold a password) and applied before it connects.
+OVERRIDE_KEYS = ("NAME", "USER", "PASSWORD", "HOST", "PORT")
+OVERRIDES_ENV = "DJANGO_RCLONE_DUMPDATA_OVERRIDES"
 
 
 class DjangoDumpDataConnector(CommandConnector):
@@ -49,25 +56,29 @@ class DjangoDumpDataConnector(CommandConnector):
             value = [value]
         return [str(label) for label in value]
 
-    def dump_args(self) -> list[str]:
-        args = ["-m", "django", "dumpdata", "--settings", self.settings_module(), "--database", self.database]
-        args += ["--natural-foreign", "--natural-primary", "--format", "json"]
+    def _args(self, action: str) -> list[str]:
+        args = ["-m", "django_rclone.db.django", action, "--settings", self.settings_module()]
+        args += ["--database", self.database]
         for label in self.excluded():
             args += ["-e", label]
         return args
+
+    def dump_args(self) -> list[str]:
+        return self._args("dump")
 
     def restore_args(self) -> list[str]:
-        args = ["-m", "django_rclone.db.django", "--settings", self.settings_module(), "--database", self.database]
-        for label in self.excluded():
-            args += ["-e", label]
-        return args
+        return self._args("restore")
 
     def secret_env(self) -> dict[str, str]:
-        # Not a secret, but it must reach the child: the parent's import path (cwd-relative
-        # entries made absolute) so the settings module and project apps import the same way.
+        # The parent's import path (cwd-relative entries made absolute), so the child imports the
+        # settings module and project apps the same way, and the alias's connection overrides.
         paths = [os.path.abspath(p) if p else os.getcwd() for p in sys.path]
         inherited = os.environ.get("PYTHONPATH", "")
-        return {"PYTHONPATH": os.pathsep.join([*paths, *([inherited] if inherited else [])])}
+        overrides = {key: self.options[key] for key in OVERRIDE_KEYS if self.options.get(key) is not None}
+        return {
+            "PYTHONPATH": os.pathsep.join([*paths, *([inherited] if inherited else [])]),
+            OVERRIDES_ENV: json.dumps(overrides),
+        }
 
     def tool_versions(self) -> dict[str, str]:
         import django
@@ -103,11 +114,27 @@ def _replace(database: str, exclude: Sequence[str]) -> None:
         call_command("loaddata", "-", database=database, format="json", verbosity=0)
 
 
+def _dump(database: str, exclude: Sequence[str]) -> None:
+    """``dumpdata`` of ``database`` as JSON with natural keys, to stdout."""
+    from django.core.management import call_command
+
+    call_command(
+        "dumpdata",
+        database=database,
+        exclude=list(exclude),
+        use_natural_foreign_keys=True,
+        use_natural_primary_keys=True,
+        format="json",
+        verbosity=0,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the restore child: ``python -m django_rclone.db.django --settings S --database A``."""
+    """Entry point of the children: ``python -m django_rclone.db.django dump|restore --settings S --database A``."""
     import argparse
 
-    parser = argparse.ArgumentParser(description="Replace a database's data with a dumpdata JSON on stdin.")
+    parser = argparse.ArgumentParser(description="Dump a database with dumpdata, or replace its data from stdin.")
+    parser.add_argument("action", choices=["dump", "restore"])
     parser.add_argument("--settings", required=True)
     parser.add_argument("--database", required=True)
     parser.add_argument("-e", "--exclude", action="append", default=[])
@@ -116,7 +143,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     import django
 
     django.setup()
-    _replace(options.database, options.exclude)
+    from django.db import connections
+
+    overrides = json.loads(os.environ.pop(OVERRIDES_ENV, "") or "{}")
+    connections.settings[options.database].update(overrides)
+    if options.action == "dump":
+        _dump(options.database, options.exclude)
+    else:
+        _replace(options.database, options.exclude)
 
 
 if __name__ == "__main__":
