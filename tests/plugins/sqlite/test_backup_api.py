@@ -51,10 +51,13 @@ def test_round_trip_exact_rows_and_no_temp_files(
     assert list(private_tmp.iterdir()) == []
 
 
+@pytest.mark.parametrize("journal_mode", ["delete", "wal"])
 def test_backup_is_consistent_while_another_connection_writes(
-    sqlite_db: str, rclone_settings: Callable[..., Any], remote: Path
+    sqlite_db: str, rclone_settings: Callable[..., Any], remote: Path, journal_mode: str
 ) -> None:
     rclone_settings(CONNECTORS={"default": CONNECTOR})
+    with connections["default"].cursor() as cursor:
+        cursor.execute(f"PRAGMA journal_mode={journal_mode}")
     # Enough data that the copy takes a while, so the writer runs during it.
     Note.objects.bulk_create([Note(text="p" * 4000) for _ in range(3000)])
     first_writer_pk = Note.objects.order_by("-pk").values_list("pk", flat=True)[0] + 1

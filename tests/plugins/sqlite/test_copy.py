@@ -75,3 +75,17 @@ def test_corrupt_backup_leaves_database_untouched(
     assert digest(db_path()) == before
     assert snapshot() == expected
     assert leftovers(db_path().parent) == []
+
+
+def test_backup_connector_restores_a_copy_backup(
+    sqlite_db: str, rclone_settings: Callable[..., Any], remote: Path
+) -> None:
+    rclone_settings(CONNECTORS={"default": CONNECTOR})
+    populate()
+    before = snapshot()
+    connections["default"].close()
+    call_command("dbbackup", verbosity=0)
+    Author.objects.create(name="Carol")
+    rclone_settings(CONNECTORS={"default": "django_rclone_sqlite.SqliteBackupConnector"})
+    call_command("dbrestore", "--noinput", verbosity=0)
+    assert snapshot() == before
