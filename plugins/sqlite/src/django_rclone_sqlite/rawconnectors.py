@@ -18,13 +18,17 @@ class _RawFileConnector(SqliteConnector):
     """Shared argv building: ``PREFIX + python -m django_rclone_sqlite.rawfile ACTION NAME + SUFFIX``."""
 
     extension = "db"
+    # The helper runs under this interpreter; DUMP_CMD/RESTORE_CMD may name another Python.
+    dump_cmd = sys.executable
+    restore_cmd = sys.executable
     install_hint = "a Python interpreter with the sqlite3 module"
     #: Helper actions for this connector's dump and restore.
     dump_action = ""
     restore_action = ""
 
     def _helper(self, phase: str, action: str) -> list[str]:
-        helper = [sys.executable, "-m", "django_rclone_sqlite.rawfile", action, self._check_file()]
+        python = str(self.option(f"{phase}_CMD") or sys.executable)
+        helper = [python, "-m", "django_rclone_sqlite.rawfile", action, self._check_file()]
         return [*self.words(f"{phase}_PREFIX"), *helper, *self.words(f"{phase}_SUFFIX")]
 
     def dump_argv(self) -> list[str]:
