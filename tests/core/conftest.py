@@ -76,7 +76,12 @@ def start(args: list[str], rclone: dict[str, object]) -> subprocess.Popen[str]:
         "DJANGO_RCLONE_TEST_SETTINGS_JSON": json.dumps(rclone),
     }
     return subprocess.Popen(
-        [sys.executable, "-c", MANAGE, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        # --skip-checks: Django 6 runs database checks, which would try the servers other tests start.
+        [sys.executable, "-c", MANAGE, *args, "--skip-checks"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
