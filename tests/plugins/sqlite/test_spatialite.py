@@ -1,4 +1,4 @@
-"""SpatiaLite databases round-trip through the sqlite3 shell with mod_spatialite loaded.
+"""SpatiaLite databases round-trip through every SQLite connector: ``.dump``, backup API, raw copy.
 
 Uses the sqlite3 shell directly for data (pyenv Pythons cannot load SQLite extensions, so Django's
 SpatiaLite backend is not used here); the backup and restore go through the real core and rclone.
@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.test import override_settings
@@ -53,10 +54,23 @@ QUERY = "SELECT name, AsText(geom), ST_SRID(geom) FROM place ORDER BY id"
 
 
 @pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
-def test_geometry_survives_backup_and_restore(spatial_db: Path) -> None:
+@pytest.mark.parametrize(
+    "connector",
+    [
+        None,  # the engine's default: SqliteConnector (.dump text restored by the sqlite3 shell)
+        "django_rclone_sqlite.SqliteBackupConnector",
+        "django_rclone_sqlite.SqliteCPConnector",
+    ],
+)
+def test_geometry_survives_backup_and_restore(
+    spatial_db: Path, connector: str | None, rclone_settings: Callable[..., Any]
+) -> None:
+    if connector:
+        rclone_settings(CONNECTORS={"geo": connector})
     before = shell(spatial_db, QUERY)
     assert "POINT(-78.4678 -0.1807)|4326" in before
     result = django_rclone.backup("geo")
+    assert result.manifest.connector.rsplit(".", 1)[1] == (connector or "SqliteConnector").rsplit(".", 1)[-1]
     shell(spatial_db, "DELETE FROM place WHERE name = 'Oslo'; UPDATE place SET geom = MakePoint(0, 0, 4326);")
     assert shell(spatial_db, QUERY) != before
     restored = django_rclone.restore("geo")
