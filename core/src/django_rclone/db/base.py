@@ -52,11 +52,22 @@ class BaseConnector:
     #: File extension of the backup, without the dot.
     extension: str = "dump"
 
+    #: Per-alias options this connector cannot honour, with the reason. Setting one is an error
+    #: rather than silently ignored: an ``EXCLUDE`` that does nothing would surprise a user moving
+    #: from a connector that supports it.
+    unsupported_options: Mapping[str, str] = {}
+
     def __init__(self, database: str = "default", options: Mapping[str, Any] | None = None) -> None:
         self.database = database
         self.options: dict[str, Any] = dict(options or {})
         self.settings: dict[str, Any] = {**database_settings(database), **self.options}
         self._private_dirs: list[str] = []
+        for key, reason in self.unsupported_options.items():
+            if self.settings.get(key) not in (None, "", [], ()):
+                raise ImproperlyConfigured(
+                    f"{type(self).__name__} does not support the {key} option (database {database!r}): "
+                    f"{reason}. Remove {key} from DJANGO_RCLONE['CONNECTORS'][{database!r}]."
+                )
 
     # -- connection details ------------------------------------------------------------------
     def option(self, key: str, default: Any = None) -> Any:

@@ -20,6 +20,9 @@ class SqliteConnector(CommandConnector):
     """``sqlite3 -readonly NAME .dump`` for backups; SQL piped into ``sqlite3`` for restores."""
 
     extension = "sqlite3"
+    unsupported_options = {
+        "EXCLUDE": "SQLite backups are the whole database file or its whole .dump; tables cannot be left out",
+    }
     dump_cmd = "sqlite3"
     restore_cmd = "sqlite3"
     install_hint = "the sqlite3 command-line shell, e.g. `apt-get install sqlite3`"
