@@ -7,6 +7,7 @@ missed everything cannot pass) and that they got the password through their envi
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,22 +35,51 @@ def test_password_never_in_argv_during_backup_and_restore(pg_db: str, remote: Pa
     assert watcher.env_values("pg_restore", "PGPASSWORD") == {DB_PASSWORD}
 
 
+def psql_recorder(folder: Path) -> tuple[Path, Path]:
+    """A stand-in ``psql`` that logs its argv and PGPASSWORD, then runs the real psql.
+
+    The admin psql call (``CREATE EXTENSION``) lives a few milliseconds; polling ``/proc`` can miss
+    it on a busy machine, so its environment and arguments are recorded by a wrapper instead.
+    """
+    real = shutil.which("psql")
+    assert real, "psql is not on PATH"
+    log = folder / "psql.log"
+    wrapper = folder / "psql"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'{{ printf "CALL\\n"; printf "PGPASSWORD=%s\\n" "$PGPASSWORD"; printf "ARG=%s\\n" "$@"; }} >> "{log}"\n'
+        f'exec "{real}" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return wrapper, log
+
+
 @pytest.mark.postgis
 def test_admin_password_never_in_argv(
-    postgis_db: str, postgres_server: PostgresServer, rclone_settings: Callable[..., None]
+    postgis_db: str, postgres_server: PostgresServer, rclone_settings: Callable[..., None], tmp_path: Path
 ) -> None:
+    wrapper, log = psql_recorder(tmp_path)
     rclone_settings(
         CONNECTORS={
-            postgis_db: {"ADMIN_USER": postgres_server.admin_user, "ADMIN_PASSWORD": postgres_server.admin_password}
+            postgis_db: {
+                "ADMIN_USER": postgres_server.admin_user,
+                "ADMIN_PASSWORD": postgres_server.admin_password,
+                "PSQL_CMD": str(wrapper),
+            }
         }
     )
     populate(postgis_db, notes=300, note_size=40_000)
     with ProcessWatch(PG_TOOLS) as watcher:
         call_command("dbbackup", "-d", postgis_db, verbosity=0)
         call_command("dbrestore", "-d", postgis_db, "--noinput", verbosity=0)
-    assert {"pg_dump", "pg_restore", "psql"} <= watcher.tools()
+    assert {"pg_dump", "pg_restore"} <= watcher.tools()
     assert watcher.leaks(DB_PASSWORD) == []
     assert watcher.leaks(postgres_server.admin_password) == []
-    # psql ran twice: the extension query as the app role, CREATE EXTENSION as the admin role.
-    assert watcher.env_values("psql", "PGPASSWORD") <= {DB_PASSWORD, postgres_server.admin_password}
-    assert postgres_server.admin_password in watcher.env_values("psql", "PGPASSWORD")
+    # psql ran at least twice: the extension query as the app role, CREATE EXTENSION as the admin.
+    lines = log.read_text().splitlines()
+    assert lines.count("CALL") >= 2
+    passwords = {line.removeprefix("PGPASSWORD=") for line in lines if line.startswith("PGPASSWORD=")}
+    assert passwords == {DB_PASSWORD, postgres_server.admin_password}
+    arguments = [line for line in lines if line.startswith("ARG=")]
+    assert any("CREATE EXTENSION" in arg for arg in arguments)
+    assert not [arg for arg in arguments if DB_PASSWORD in arg or postgres_server.admin_password in arg]
