@@ -141,3 +141,20 @@ def test_backup_that_fails_its_checksum_leaves_the_database_untouched(acme_db: P
         call_command("dbrestore", "--database", ALIAS, "--noinput", verbosity=0)
     assert rows(acme_db) == changed
     assert [p.name for p in acme_db.parent.iterdir() if "restoring" in p.name] == []
+
+
+def test_restore_refuses_to_swap_under_an_open_wal_connection(acme_db: Path, remote: Path) -> None:
+    before = rows(acme_db)
+    call_command("dbbackup", "--database", ALIAS, verbosity=0)
+    change(acme_db)
+    changed = rows(acme_db)
+    with closing(sqlite3.connect(acme_db)) as user:  # another process's connection, in WAL mode
+        user.execute("PRAGMA journal_mode=WAL")
+        user.execute("SELECT count(*) FROM item").fetchall()
+        assert Path(f"{acme_db}-wal").exists()
+        with pytest.raises(CommandError, match="is in use"):
+            call_command("dbrestore", "--database", ALIAS, "--noinput", verbosity=0)
+        assert rows(acme_db) == changed
+    assert [p.name for p in acme_db.parent.iterdir() if "restoring" in p.name] == []
+    call_command("dbrestore", "--database", ALIAS, "--noinput", verbosity=0)  # once it is closed
+    assert rows(acme_db) == before

@@ -92,6 +92,14 @@ class AcmeSqliteConnector(CommandConnector):
         proc = self._restore_proc
         if proc is None or proc.returncode != 0:
             return
+        busy = [f"{self.path}{suffix}" for suffix in ("-wal", "-journal") if Path(f"{self.path}{suffix}").exists()]
+        if busy:
+            # Renaming over a file another connection has open would pair the new database with
+            # the old one's journal: refuse instead, while nothing has been replaced yet.
+            raise AcmeRestoreError(
+                f"Database {self.database!r} is in use ({', '.join(busy)} exists); stop the processes "
+                f"using {self.path} and restore again. {self.path} was left untouched."
+            )
         with closing(sqlite3.connect(self.scratch)) as check:
             verdict = check.execute("PRAGMA integrity_check").fetchone()[0]
         if verdict != "ok":
