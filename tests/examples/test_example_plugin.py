@@ -7,6 +7,7 @@ import, and that a backup and a restore through its connector work with real sql
 
 from __future__ import annotations
 
+import importlib.util
 import sqlite3
 import warnings
 from collections.abc import Iterator
@@ -24,6 +25,13 @@ from django_rclone.plugins import DISABLE_ENV, get_host, reset_host
 from django_rclone.resolution import resolve
 
 pytestmark = pytest.mark.usefixtures("no_stray_processes")
+
+if importlib.util.find_spec("django_rclone_example") is None:
+    pytest.fail(
+        "the example plugin is not installed: pip install -e docs/examples/django-rclone-example "
+        "(the nox tests session does it)",
+        pytrace=False,
+    )
 
 ENGINE = "acme.db.backends.sqlite"
 ALIAS = "acme"
