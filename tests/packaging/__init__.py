@@ -1,0 +1,1 @@
+"""Packaging: the built wheels and sdists, installed outside the source tree."""
