@@ -65,7 +65,8 @@ def test_e001_remote_not_set(value: Any) -> None:
     with override_settings(DJANGO_RCLONE=value):
         messages = run_checks()
     assert ids(messages) == ["django_rclone.E001"]
-    assert "REMOTE" in messages[0].msg and "myremote:backups" in (messages[0].hint or "")
+    assert "REMOTE" in messages[0].msg
+    assert "myremote:backups" in (messages[0].hint or "")
 
 
 @pytest.mark.parametrize("remote", ["not a remote", "s3,secret_access_key=abc:bucket"])
@@ -87,7 +88,8 @@ def test_e004_connector_cannot_be_built(rclone_settings: Callable[..., None]) ->
     rclone_settings(CONNECTORS={"other": "no_such_package.Connector"})
     messages = [m for m in run_checks() if m.id == "django_rclone.E004"]
     assert len(messages) == 1
-    assert "'other'" in messages[0].msg and "no_such_package.Connector" in messages[0].msg
+    assert "'other'" in messages[0].msg
+    assert "no_such_package.Connector" in messages[0].msg
 
 
 def test_w001_rclone_not_found(rclone_settings: Callable[..., None], tmp_path: Path) -> None:
@@ -95,7 +97,8 @@ def test_w001_rclone_not_found(rclone_settings: Callable[..., None], tmp_path: P
     assert "django_rclone.W001" in ids(run_checks())
     rclone_settings(RCLONE_BINARY=str(tmp_path / "missing" / "rclone"))
     messages = [m for m in run_checks() if m.id == "django_rclone.W001"]
-    assert len(messages) == 1 and "missing/rclone" in messages[0].msg
+    assert len(messages) == 1
+    assert "missing/rclone" in messages[0].msg
 
 
 def test_w002_rclone_too_old(rclone_settings: Callable[..., None], tmp_path: Path) -> None:
@@ -103,7 +106,8 @@ def test_w002_rclone_too_old(rclone_settings: Callable[..., None], tmp_path: Pat
     rclone_settings(RCLONE_BINARY=str(old))
     messages = [m for m in run_checks() if m.id.startswith("django_rclone.W00") and m.id <= "django_rclone.W003"]
     assert ids(messages) == ["django_rclone.W002"]
-    assert "1.50.2" in messages[0].msg and "1.57" in messages[0].msg
+    assert "1.50.2" in messages[0].msg
+    assert "1.57" in messages[0].msg
 
 
 def test_w002_passes_the_real_rclone(remote: Path) -> None:
@@ -126,14 +130,13 @@ def test_parse_rclone_version() -> None:
     assert checks.parse_rclone_version("") is None
 
 
-def test_w004_no_connector_names_the_plugin(
-    remote: Path, monkeypatch: pytest.MonkeyPatch, fresh_plugins: None
-) -> None:
+def test_w004_no_connector_names_the_plugin(remote: Path, monkeypatch: pytest.MonkeyPatch, fresh_plugins: None) -> None:
     monkeypatch.setenv(DISABLE_ENV, "sqlite")
     reset_host()
     messages = [m for m in run_checks() if m.id == "django_rclone.W004"]
     aliases = sorted(m.msg.split("'")[1] for m in messages)
-    assert "default" in aliases and "other" in aliases
+    assert "default" in aliases
+    assert "other" in aliases
     assert all(m.hint == "pip install django-rclone-sqlite" for m in messages if "sqlite3" in m.msg)
 
 
@@ -181,7 +184,8 @@ def test_w006_media_root_unset_only_when_media_is_configured(remote: Path) -> No
 def test_w007_connectors_entry_for_unknown_alias(rclone_settings: Callable[..., None]) -> None:
     rclone_settings(CONNECTORS={"defualt": {"DUMP_CMD": "sqlite3"}})
     messages = [m for m in run_checks() if m.id == "django_rclone.W007"]
-    assert len(messages) == 1 and "'defualt'" in messages[0].msg
+    assert len(messages) == 1
+    assert "'defualt'" in messages[0].msg
 
 
 def test_checks_skip_when_limited_to_other_apps() -> None:
@@ -238,4 +242,5 @@ def test_manage_check_reports_missing_tools(remote: Path, tmp_path: Path) -> Non
     empty.mkdir()
     done = manage_check({"REMOTE": str(remote)}, "--fail-level", "WARNING", path=str(empty))
     assert done.returncode == 1
-    assert "django_rclone.W005" in done.stderr and "'pg_dump'" in done.stderr
+    assert "django_rclone.W005" in done.stderr
+    assert "'pg_dump'" in done.stderr
