@@ -74,14 +74,19 @@ def backups(sqlite_db: str, other_db: str, remote: Path) -> list[django_rclone.a
     return [django_rclone.backup("default"), django_rclone.backup("other"), django_rclone.backup("default")]
 
 
+def newest_first(results: list[Any]) -> list[Any]:
+    """The listing order: start time (second resolution, from the name), ties broken by name."""
+    return sorted(results, key=lambda r: (r.manifest.started_at, r.name), reverse=True)
+
+
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_json_lists_every_backup_with_manifest_fields(backups: list[Any], remote: Path) -> None:
     rows = json.loads(run("listbackups", "--json"))
-    assert [r["name"] for r in rows] == [b.name for b in reversed(backups)]
-    for row, result in zip(rows, reversed(backups), strict=False):
+    assert [r["name"] for r in rows] == [b.name for b in newest_first(backups)]
+    for row, result in zip(rows, newest_first(backups), strict=True):
         assert set(row) == JSON_KEYS
         stored = remote / "db" / row["name"]
         assert row["size"] == stored.stat().st_size == result.size
@@ -110,7 +115,8 @@ def test_filters_by_database_and_limit(backups: list[Any]) -> None:
 def test_table_has_sizes_and_ages(backups: list[Any]) -> None:
     lines = run("listbackups").splitlines()
     assert lines[0].split() == ["NAME", "DATABASE", "SIZE", "CREATED", "(UTC)", "AGE"]
-    for line, result in zip(lines[1:], reversed(backups), strict=False):
+    assert len(lines) == 1 + len(backups)
+    for line, result in zip(lines[1:], newest_first(backups), strict=True):
         assert line.startswith(result.name)
         assert re.search(r"\s\d+(\.\d)? (B|KiB|MiB)\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+\d+[smhd]", line), line
 
