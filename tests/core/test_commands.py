@@ -43,7 +43,7 @@ def test_listbackups_shows_committed_backups_only(remote: Path) -> None:
     fake_backup(remote, "default-2024-01-04-000000.sqlite3", committed=False)  # orphan of a failed run
     fake_backup(remote, "holiday-photo.jpg")  # not made by the template
     lines = run("listbackups").splitlines()
-    assert lines[0].split() == ["NAME", "DATABASE", "SIZE", "CREATED", "(UTC)"]
+    assert lines[0].split() == ["NAME", "DATABASE", "SIZE", "CREATED", "(UTC)", "AGE"]
     assert [line.split()[0] for line in lines[1:]] == [
         "other-2024-01-03-000000.sqlite3",
         "default-2024-01-02-000000.sqlite3",

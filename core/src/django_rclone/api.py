@@ -23,7 +23,16 @@ __all__ = [
 ]
 
 
-def list_backups(database: str | None = None) -> list[BackupEntry]:
-    """Committed database backups on the remote, newest first, optionally for one alias."""
+def list_backups(
+    database: str | None = None, *, limit: int | None = None, with_manifests: bool = True
+) -> list[BackupEntry]:
+    """Committed database backups on the remote, newest first.
+
+    ``database`` keeps one alias, ``limit`` the newest N. Each entry carries ``name``, ``path``,
+    ``size`` and ``created``; with ``with_manifests`` (the default: one more rclone call for the
+    whole folder) also ``sha256`` and the rest of the manifest (``entry.manifest``).
+    """
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be 1 or more, got {limit!r}")
     conf = get_settings()
-    return catalog.committed(conf, Rclone.from_settings(conf), database)
+    return catalog.committed(conf, Rclone.from_settings(conf), database, limit=limit, with_manifests=with_manifests)

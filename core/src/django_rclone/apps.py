@@ -6,3 +6,9 @@ from django.apps import AppConfig
 class DjangoRcloneConfig(AppConfig):
     name = "django_rclone"
     verbose_name = "django-rclone"
+
+    def ready(self) -> None:
+        # System checks (docs/checks.md); registering them imports no plugin and runs nothing.
+        from django_rclone import checks
+
+        checks.register()

@@ -89,6 +89,18 @@ class PluginHost:
                 claims[engine] = EngineClaim(engine, connector, impl.plugin_name)
         return claims
 
+    def declared_engines(self) -> dict[str, list[str]]:
+        """Every engine each plugin declares, by plugin name (including claims another plugin won).
+
+        For introspection: ``engines()`` says who serves an engine, this says what each plugin offers.
+        """
+        declared: dict[str, list[str]] = {info.name: [] for info in self.infos}
+        for impl in self.pm.hook.django_rclone_engines.get_hookimpls():
+            answer = impl.function()
+            if isinstance(answer, Mapping):
+                declared.setdefault(impl.plugin_name, []).extend(sorted(str(engine) for engine in answer))
+        return declared
+
     def dump(self, connector: BaseConnector, database: str) -> subprocess.Popen[bytes]:
         proc: subprocess.Popen[bytes] | None = self.pm.hook.django_rclone_dump(connector=connector, database=database)
         if proc is None:

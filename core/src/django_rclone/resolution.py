@@ -21,7 +21,7 @@ from django.utils.module_loading import import_string
 
 from django_rclone.conf import get_settings
 from django_rclone.db.base import BaseConnector, database_settings
-from django_rclone.exceptions import ConnectorNotFound
+from django_rclone.exceptions import ConnectorNotFound, DjangoRcloneError
 from django_rclone.plugins import PluginHost, get_host
 
 #: Distributions known to serve an engine, for the ``ConnectorNotFound`` hint.
@@ -118,3 +118,51 @@ def resolve(database: str, host: PluginHost | None = None) -> Resolution:
         connector = build_connector(claim.connector, database, options, origin)
         return Resolution(database, engine, connector, "plugin", origin)
     raise ConnectorNotFound(database, engine, KNOWN_PLUGINS.get(engine))
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why an alias resolves the way it does, or why it does not resolve (for introspection and checks).
+
+    ``rule`` is ``"CONNECTORS"``, ``"CONNECTOR_MAPPING"`` or ``"plugin"`` when a connector was found,
+    ``"not found"`` when no rule matched (``package`` then names the distribution to install, if one
+    is known) and ``"error"`` when a rule matched but its connector could not be built.
+    """
+
+    database: str
+    engine: str
+    rule: str
+    detail: str
+    connector: str | None = None
+    package: str | None = None
+    resolution: Resolution | None = None
+
+    @property
+    def resolved(self) -> bool:
+        return self.resolution is not None
+
+
+def explain(database: str, host: PluginHost | None = None) -> Explanation:
+    """Resolve ``database`` like ``resolve()`` but report failures instead of raising them.
+
+    Builds the connector (which runs no program and opens no connection) so that a dotted path that
+    does not import is reported too.
+    """
+    try:
+        found = resolve(database, host)
+    except ConnectorNotFound as exc:
+        return Explanation(database, exc.engine, "not found", str(exc), package=exc.package)
+    except (ImproperlyConfigured, DjangoRcloneError, ImportError, TypeError, ValueError) as exc:
+        # A connector that cannot be built (bad dotted path, bad options, a broken plugin answer).
+        engine = str(_databases().get(database, {}).get("ENGINE", ""))
+        return Explanation(database, engine, "error", str(exc))
+    return Explanation(
+        database, found.engine, found.rule, found.detail, connector=found.connector_path, resolution=found
+    )
+
+
+def _databases() -> Mapping[str, Any]:
+    """``settings.DATABASES`` (read lazily, so importing this module never needs settings)."""
+    from django.conf import settings
+
+    return settings.DATABASES  # type: ignore[no-any-return]

@@ -155,6 +155,18 @@ class BaseConnector:
             handle.write(content)
         return path
 
+    def required_tools(self) -> dict[str, str]:
+        """Programs this connector starts, by the option that names them (``{"DUMP_CMD": "pg_dump"}``).
+
+        Used by the system checks to report a tool missing from ``PATH`` before a backup fails.
+        Must not run anything or connect anywhere. Default: none (a connector that runs no program).
+        """
+        return {}
+
+    def tool_search_path(self, option: str) -> str | None:
+        """The ``PATH`` a tool named by ``option`` is looked up in (``None``: this process's PATH)."""
+        return None
+
     @classmethod
     def dotted_path(cls) -> str:
         return f"{cls.__module__}.{cls.__qualname__}"
@@ -232,6 +244,29 @@ class CommandConnector(BaseConnector):
                 raise ImproperlyConfigured(f"Connector option {key} for database {self.database!r} must be a dict.")
             env.update({str(k): str(v) for k, v in value.items()})
         return env
+
+    def required_tools(self) -> dict[str, str]:
+        """``DUMP_CMD`` / ``RESTORE_CMD`` (or the class defaults) and the first word of each prefix."""
+        tools: dict[str, str] = {}
+        for phase, default in (("DUMP", self.dump_cmd), ("RESTORE", self.restore_cmd)):
+            prefix = self.words(f"{phase}_PREFIX")
+            if prefix:
+                tools[f"{phase}_PREFIX"] = prefix[0]
+            exe = str(self.option(f"{phase}_CMD") or default)
+            if exe:
+                tools[f"{phase}_CMD"] = exe
+        return tools
+
+    def tool_search_path(self, option: str) -> str | None:
+        """``PATH`` from ``ENV`` / ``<PHASE>_ENV`` when set there, else this process's (or none at all
+        when ``USE_PARENT_ENV`` is false, as ``environment()`` would start the tool)."""
+        phase = option.split("_", 1)[0]
+        path: str | None = None if self.option("USE_PARENT_ENV", True) else ""
+        for key in ("ENV", f"{phase}_ENV"):
+            value = self.option(key) or {}
+            if isinstance(value, Mapping) and "PATH" in value:
+                path = str(value["PATH"])
+        return path
 
     def dump_argv(self) -> list[str]:
         return self.command("DUMP", self.dump_cmd, self.dump_args())

@@ -1,39 +1,103 @@
+"""``listbackups``: committed database backups (or media files) on the remote, as a table or JSON."""
+
 from __future__ import annotations
 
+import argparse
+import json
+from datetime import datetime, timezone
 from typing import Any
 
-from django.core.management.base import CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from django_rclone.api import list_backups
+from django_rclone.catalog import BackupEntry
 from django_rclone.conf import get_settings
 from django_rclone.management.base import RcloneCommand, human_size
 from django_rclone.operations.media import media_remote
 from django_rclone.rclone import Rclone
 
 
+def human_age(seconds: float) -> str:
+    """``45s``, ``12m``, ``3h 05m``, ``2d 04h``: the two largest units, for the table's AGE column."""
+    seconds = max(0, int(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours:02d}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m"
+    return f"{secs}s"
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of backups, 1 or more; got {value!r}")
+    return number
+
+
 class Command(RcloneCommand):
-    help = "List database backups (or media files) on the rclone remote."
+    help = "List committed database backups (or media files) on the rclone remote, newest first."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("-d", "--database", help="Only backups of this database alias.")
         parser.add_argument("-m", "--media", action="store_true", help="List media files instead of database backups.")
+        parser.add_argument(
+            "-n", "--limit", type=_positive, metavar="N", help="Only the newest N backups (after --database)."
+        )
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            help="Print a JSON array with stable keys (see docs/commands.md) instead of a table.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options["verbosity"]
         if options["media"]:
-            records = Rclone.from_settings(get_settings()).lsjson(media_remote(), recursive=True)
-            for record in sorted(records, key=lambda r: r["Path"]):
-                self.stdout.write(
-                    f"{record['Path']}\t{human_size(int(record.get('Size', 0)))}\t{record.get('ModTime', '')}"
-                )
-            self.info(f"{len(records)} media file(s)", level=2)
+            if options["database"] or options["limit"]:
+                raise CommandError("--database and --limit apply to database backups, not to --media.")
+            self._media(options["json"])
             return
-        entries = list_backups(options["database"])
+        entries = list_backups(options["database"], limit=options["limit"], with_manifests=options["json"])
+        if options["json"]:
+            self.stdout.write(json.dumps([entry.to_dict() for entry in entries], indent=2))
+            return
         if not entries:
             self.info("No backups found.")
             return
-        width = max(len(e.name) for e in entries)
-        self.stdout.write(f"{'NAME':<{width}}  {'DATABASE':<12}  {'SIZE':>10}  CREATED (UTC)")
+        self._table(entries)
+
+    def _table(self, entries: list[BackupEntry]) -> None:
+        now = datetime.now(timezone.utc)
+        width = max(len("NAME"), *(len(e.name) for e in entries))
+        db_width = max(len("DATABASE"), *(len(e.database) for e in entries))
+        self.stdout.write(f"{'NAME':<{width}}  {'DATABASE':<{db_width}}  {'SIZE':>10}  {'CREATED (UTC)':<19}  AGE")
         for entry in entries:
-            created = entry.timestamp.strftime("%Y-%m-%d %H:%M:%S")
-            self.stdout.write(f"{entry.name:<{width}}  {entry.database:<12}  {human_size(entry.size):>10}  {created}")
+            created = entry.timestamp.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+            age = human_age((now - entry.timestamp).total_seconds())
+            self.stdout.write(
+                f"{entry.name:<{width}}  {entry.database:<{db_width}}  {human_size(entry.size):>10}  {created}  {age}"
+            )
+        total = sum(e.size for e in entries)
+        self.info(f"{len(entries)} backup(s), {human_size(total)}", level=2)
+
+    def _media(self, as_json: bool) -> None:
+        records = Rclone.from_settings(get_settings()).lsjson(media_remote(), recursive=True)
+        records = sorted(records, key=lambda r: r["Path"])
+        if as_json:
+            rows = [
+                {"path": r["Path"], "size": int(r.get("Size", 0)), "modified": str(r.get("ModTime", ""))}
+                for r in records
+            ]
+            self.stdout.write(json.dumps(rows, indent=2))
+            return
+        for record in records:
+            size = human_size(int(record.get("Size", 0)))
+            self.stdout.write(f"{record['Path']}\t{size}\t{record.get('ModTime', '')}")
+        self.info(f"{len(records)} media file(s)", level=2)
