@@ -85,6 +85,18 @@ def mismatches(resolution: Resolution, name: str, manifest: Manifest | None, ext
     return problems
 
 
+@reports_failures(db_restore_failed, "database", path=None)
+def prepare(
+    database: str = "default", input_path: str | None = None, *, force: bool = False, sender: Any = None
+) -> tuple[str, list[str]]:
+    """What ``dbrestore`` settles before asking for confirmation: the backup to restore and notes
+    about it. Refuses a backup that does not fit ``database`` (see ``check_compatible``); a failure
+    sends ``db_restore_failed`` like a failed restore, so a nightly refresh that cannot run alerts."""
+    name = select(database, input_path)
+    reached(PREPARE, path=name)
+    return name, check_compatible(database, name, force)
+
+
 def check_compatible(database: str, name: str, force: bool = False) -> list[str]:
     """Refuse (``IncompatibleBackup``) a backup that does not fit ``database`` unless ``force``.
 

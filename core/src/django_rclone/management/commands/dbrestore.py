@@ -6,7 +6,7 @@ from django.core.management.base import CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
 from django_rclone.management.base import RcloneCommand, human_size
-from django_rclone.operations.restore import check_compatible, restore, select
+from django_rclone.operations.restore import prepare, restore
 
 
 class Command(RcloneCommand):
@@ -39,8 +39,7 @@ class Command(RcloneCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options["verbosity"]
         database = options["database"]
-        name = select(database, options["input_path"])
-        notes = check_compatible(database, name, force=options["force"])
+        name, notes = prepare(database, options["input_path"], force=options["force"], sender=type(self))
         question = f"Restore database {database!r} from {name}?"
         for note in notes:
             question += f" Note: {note}."
