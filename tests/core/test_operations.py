@@ -353,12 +353,12 @@ def test_output_filename_is_exact_and_never_overwrites(sqlite_db: str, remote: P
     assert manifest["name"] == "before-upgrade.sqlite3"
     Author.objects.create(name="changed")
     with pytest.raises(CommandError, match=r"'before-upgrade\.sqlite3' already exists"):
-        call_command("dbbackup", "-O", "before-upgrade.sqlite3", verbosity=0)
+        call_command("dbbackup", "-o", "before-upgrade.sqlite3", verbosity=0)
     assert (remote / "db" / "before-upgrade.sqlite3").read_bytes() == first
     with pytest.raises(CommandError, match="not a plain backup name"):
-        call_command("dbbackup", "-O", "../escape.sqlite3", verbosity=0)
+        call_command("dbbackup", "-o", "../escape.sqlite3", verbosity=0)
     with pytest.raises(CommandError, match="names one backup"):
-        call_command("dbbackup", "-d", "default,other", "-O", "x.sqlite3", verbosity=0)
+        call_command("dbbackup", "-d", "default,other", "-o", "x.sqlite3", verbosity=0)
     Author.objects.all().delete()
     call_command("dbrestore", "-i", "before-upgrade.sqlite3", "--noinput", verbosity=0)
     assert not Author.objects.exists()

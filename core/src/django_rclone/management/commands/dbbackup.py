@@ -38,7 +38,7 @@ class Command(RcloneCommand):
             "-s", "--servername", default="", help="Value of {servername} in DB_FILENAME_TEMPLATE (default: hostname)."
         )
         parser.add_argument(
-            "-O",
+            "-o",
             "--output-filename",
             help="Exact backup name instead of DB_FILENAME_TEMPLATE (one database only; must not exist yet).",
         )

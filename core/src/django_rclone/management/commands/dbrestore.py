@@ -31,6 +31,7 @@ class Command(RcloneCommand):
             help="Restore a backup made by another engine or connector than the target alias uses.",
         )
         parser.add_argument(
+            "-r",
             "--no-drop",
             action="store_true",
             help="Do not drop existing objects first; restore into a database without them (PostgreSQL).",
