@@ -391,3 +391,24 @@ def test_flags_a_connector_cannot_honour_are_refused(
     with pytest.raises(CommandError, match="--no-drop is not supported by SqliteConnector"):
         call_command("dbrestore", "-i", name, "--noinput", "--no-drop", verbosity=0)
     assert [(n, k["stage"]) for n, k in failures] == [("db_backup_failed", "prepare"), ("db_restore_failed", "prepare")]
+
+
+def test_connectors_that_read_each_others_backups_are_accepted(
+    sqlite_db: str, rclone_settings: Settings, remote: Path
+) -> None:
+    """The raw-file SQLite connectors declare ``reads_backups_of`` each other; the SQL-text one does not."""
+    rclone_settings(CONNECTORS={"default": "django_rclone_sqlite.SqliteCPConnector"})
+    Author.objects.create(name="Ada")
+    from django.db import connections
+
+    connections["default"].close()
+    raw = django_rclone.backup("default").name
+    rclone_settings(CONNECTORS={"default": "django_rclone_sqlite.SqliteConnector"})
+    text = django_rclone.backup("default").name
+    rclone_settings(CONNECTORS={"default": "django_rclone_sqlite.SqliteBackupConnector"})
+    with pytest.raises(IncompatibleBackup, match=r"made by django_rclone_sqlite\.connectors\.SqliteConnector"):
+        django_rclone.restore("default", input_path=text)
+    Author.objects.create(name="Bob")
+    result = django_rclone.restore("default", input_path=raw)
+    assert result.warnings == []
+    assert list(Author.objects.values_list("name", flat=True)) == ["Ada"]

@@ -63,8 +63,10 @@ def select(database: str, input_path: str | None = None) -> str:
 def mismatches(resolution: Resolution, name: str, manifest: Manifest | None, extension: str) -> list[str]:
     """Why the backup ``name`` does not fit the target alias: another engine or connector.
 
-    With a manifest, its ``engine`` and ``connector`` must equal the target's; without one only the
-    file extension can be compared. An empty list means the backup fits.
+    With a manifest, its ``engine`` must equal the target's, and its ``connector`` must be the
+    target's connector or one it declares it reads (``reads_backups_of``, dotted paths of connectors
+    writing the same format); without a manifest only the file extension can be compared. An
+    empty list means the backup fits.
     """
     database = resolution.database
     if manifest is None:
@@ -78,7 +80,8 @@ def mismatches(resolution: Resolution, name: str, manifest: Manifest | None, ext
         problems.append(
             f"it was made from a database with ENGINE {manifest.engine!r}, but {database!r} uses {resolution.engine!r}"
         )
-    if manifest.connector != resolution.connector_path:
+    readable = {resolution.connector_path, *getattr(resolution.connector, "reads_backups_of", ())}
+    if manifest.connector not in readable:
         problems.append(
             f"it was made by {manifest.connector}, but {database!r} restores with {resolution.connector_path}"
         )
