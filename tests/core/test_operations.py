@@ -412,3 +412,17 @@ def test_connectors_that_read_each_others_backups_are_accepted(
     result = django_rclone.restore("default", input_path=raw)
     assert result.warnings == []
     assert list(Author.objects.values_list("name", flat=True)) == ["Ada"]
+
+
+def test_unreadable_manifest_needs_skip_verify(sqlite_db: str, remote: Path) -> None:
+    Author.objects.create(name="Ada")
+    name = django_rclone.backup("default").name
+    (remote / "db" / f"{name}.manifest.json").write_text("not json")
+    Author.objects.create(name="Bob")
+    with pytest.raises(CommandError, match=r"is unreadable .*; restore with --skip-verify"):
+        call_command("dbrestore", "--noinput", "-i", name, verbosity=0)
+    assert Author.objects.count() == 2
+    err = io.StringIO()
+    call_command("dbrestore", "--noinput", "-i", name, "--skip-verify", stderr=err, verbosity=1)
+    assert f"{name} has no manifest" in err.getvalue()
+    assert list(Author.objects.values_list("name", flat=True)) == ["Ada"]

@@ -39,13 +39,17 @@ class RestoreResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def _load_manifest(rclone: Rclone, path: str) -> Manifest | None:
+def _load_manifest(rclone: Rclone, path: str, lenient: bool = False) -> Manifest | None:
+    """The backup's manifest, ``None`` without one; an unreadable one is an error unless ``lenient``
+    (``--skip-verify``), where it is treated as absent."""
     if rclone.stat(path + names.MANIFEST_SUFFIX) is None:
         return None
     raw = rclone.cat_bytes(path + names.MANIFEST_SUFFIX)
     try:
         return Manifest.from_bytes(raw)
     except (ValueError, TypeError) as exc:
+        if lenient:
+            return None
         raise IntegrityError(f"the manifest of {path} is unreadable ({exc}); restore with --skip-verify") from exc
 
 
@@ -90,17 +94,22 @@ def mismatches(resolution: Resolution, name: str, manifest: Manifest | None, ext
 
 @reports_failures(db_restore_failed, "database", path=None)
 def prepare(
-    database: str = "default", input_path: str | None = None, *, force: bool = False, sender: Any = None
+    database: str = "default",
+    input_path: str | None = None,
+    *,
+    force: bool = False,
+    verify: bool = True,
+    sender: Any = None,
 ) -> tuple[str, list[str]]:
     """What ``dbrestore`` settles before asking for confirmation: the backup to restore and notes
     about it. Refuses a backup that does not fit ``database`` (see ``check_compatible``); a failure
     sends ``db_restore_failed`` like a failed restore, so a nightly refresh that cannot run alerts."""
     name = select(database, input_path)
     reached(PREPARE, path=name)
-    return name, check_compatible(database, name, force)
+    return name, check_compatible(database, name, force, verify)
 
 
-def check_compatible(database: str, name: str, force: bool = False) -> list[str]:
+def check_compatible(database: str, name: str, force: bool = False, verify: bool = True) -> list[str]:
     """Refuse (``IncompatibleBackup``) a backup that does not fit ``database`` unless ``force``.
 
     Returns notes worth telling the user (forced mismatches, a backup of another alias).
@@ -112,7 +121,7 @@ def check_compatible(database: str, name: str, force: bool = False) -> list[str]
     path = catalog.db_path(conf, names.check_name(name))
     if rclone.stat(path) is None:
         raise BackupNotFound(f"backup {name!r} does not exist in {catalog.db_folder(conf)}")
-    manifest = _load_manifest(rclone, path)
+    manifest = _load_manifest(rclone, path, lenient=not verify)
     problems = mismatches(resolution, name, manifest, host.extension(resolution.connector, database))
     if problems and not force:
         raise IncompatibleBackup(
@@ -154,13 +163,13 @@ def restore(
     apply_run_options(connector, connector_options or {})
     name = select(database, input_path)
     reached(PREPARE, path=name)
-    notes = check_compatible(database, name, force)
+    notes = check_compatible(database, name, force, verify)
     path = catalog.db_path(conf, name)
     record = rclone.stat(path)
     if record is None:
         raise BackupNotFound(f"backup {name!r} does not exist in {catalog.db_folder(conf)}")
     warnings: list[str] = list(notes)
-    manifest = _load_manifest(rclone, path)
+    manifest = _load_manifest(rclone, path, lenient=not verify)
     expected = None
     if manifest is None:
         warnings.append(f"{name} has no manifest: restoring without a size and checksum check")

@@ -40,7 +40,13 @@ class Command(RcloneCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options["verbosity"]
         database = options["database"]
-        name, notes = prepare(database, options["input_path"], force=options["force"], sender=type(self))
+        name, notes = prepare(
+            database,
+            options["input_path"],
+            force=options["force"],
+            verify=not options["skip_verify"],
+            sender=type(self),
+        )
         question = f"Restore database {database!r} from {name}?"
         for note in notes:
             question += f" Note: {note}."
