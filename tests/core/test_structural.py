@@ -53,8 +53,9 @@ def test_failing_restore_reports_the_connectors_error(
     rclone_settings(CONNECTORS={"default": SnapshotsStyleSqlite()})
     call_command("dbbackup", verbosity=0)
     rclone_settings(CONNECTORS={"default": "tests.core.custom_connectors.FailingSnapshots"})
+    # Another connector than the one that made the backup: --force past dbrestore's connector check.
     with pytest.raises(CommandError, match="ORA-39001"):
-        call_command("dbrestore", "--noinput", verbosity=0)
+        call_command("dbrestore", "--noinput", "--force", verbosity=0)
 
 
 def test_corrupted_backup_is_refused_before_the_connector_sees_it(

@@ -18,6 +18,8 @@ from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
+from django_rclone.retention_policy import RetentionSettings, parse_retention
+
 DEFAULTS: dict[str, Any] = {
     "REMOTE": None,
     "RCLONE_BINARY": "rclone",
@@ -31,6 +33,8 @@ DEFAULTS: dict[str, Any] = {
     "MEDIA_BACKUP_DIR": "media",
     "CONNECTORS": {},
     "CONNECTOR_MAPPING": {},
+    # Retention policy (see retention_policy.py); None keeps the newest DB_CLEANUP_KEEP.
+    "DB_RETENTION": None,
 }
 
 TEMPLATE_FIELDS = frozenset({"database", "datetime", "ext", "servername"})
@@ -115,6 +119,7 @@ class RcloneSettings:
     media_backup_dir: str = "media"
     connectors: Mapping[str, Any] = field(default_factory=dict)
     connector_mapping: Mapping[str, Any] = field(default_factory=dict)
+    db_retention: RetentionSettings = field(default_factory=lambda: RetentionSettings(None, {}))
 
 
 def _fail(key: str, problem: str, fix: str) -> ImproperlyConfigured:
@@ -239,6 +244,7 @@ def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
         media_backup_dir=media_dir,
         connectors=dict(merged["CONNECTORS"]),
         connector_mapping=dict(merged["CONNECTOR_MAPPING"]),
+        db_retention=parse_retention(merged["DB_RETENTION"], list(getattr(django_settings, "DATABASES", {}))),
     )
 
 

@@ -78,3 +78,7 @@ class IntegrityError(DjangoRcloneError):
 
 class UnsafePath(DjangoRcloneError):
     """A backup name would escape the backup directory on the remote."""
+
+
+class IncompatibleBackup(DjangoRcloneError):
+    """A backup was made by another engine or connector than the one the target alias uses."""

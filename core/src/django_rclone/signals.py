@@ -8,6 +8,14 @@ Keyword arguments (besides ``sender``, the command class or ``None`` from the Py
 - ``post_db_restore``: ``database``, ``connector``, ``path``, ``result``
 - ``pre_media_backup`` / ``pre_media_restore``: ``source``, ``destination``
 - ``post_media_backup`` / ``post_media_restore``: ``source``, ``destination``, ``result``
+- ``db_backup_failed`` / ``db_restore_failed``: ``database``, ``path`` (the backup name, or ``None``
+  when the failure came before one was chosen), ``exception``, ``stage``
+- ``media_backup_failed`` / ``media_restore_failed``: ``exception``, ``stage``
+
+``stage`` is one of the names in ``django_rclone.failures`` (``"prepare"``, ``"dump"``,
+``"upload"``, ``"commit"``, ``"retention"``, ``"download"``, ``"verify"``, ``"restore"``,
+``"sync"``). The ``*_failed`` signals are sent just before the exception propagates; the exception
+is re-raised unchanged whatever the receivers do.
 """
 
 from __future__ import annotations
@@ -27,11 +35,16 @@ pre_media_backup = Signal()
 post_media_backup = Signal()
 pre_media_restore = Signal()
 post_media_restore = Signal()
+db_backup_failed = Signal()
+db_restore_failed = Signal()
+media_backup_failed = Signal()
+media_restore_failed = Signal()
 
 
 def send_after(signal: Signal, **kwargs: Any) -> None:
-    """Send a ``post_*`` signal. A receiver's exception is logged, never raised: the operation has
-    already succeeded and must not be reported as failed because an alerting hook broke."""
+    """Send a ``post_*`` or ``*_failed`` signal. A receiver's exception is logged, never raised: a
+    succeeded operation must not be reported as failed because an alerting hook broke, and a failed
+    one must still raise its own error, not the hook's."""
     for receiver, outcome in signal.send_robust(**kwargs):
         if isinstance(outcome, Exception):
             logger.error(

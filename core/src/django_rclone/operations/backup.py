@@ -13,6 +13,7 @@ from django_rclone import __version__, catalog, names
 from django_rclone.conf import get_settings
 from django_rclone.db.base import BaseConnector
 from django_rclone.exceptions import DjangoRcloneError
+from django_rclone.failures import COMMIT, DUMP, RETENTION, reached, reports_failures
 from django_rclone.interrupts import interruptible, shield
 from django_rclone.locks import alias_lock
 from django_rclone.manifest import Manifest
@@ -21,7 +22,8 @@ from django_rclone.pipeline import StreamStats, stream_backup
 from django_rclone.plugins import PluginHost, get_host
 from django_rclone.rclone import Rclone
 from django_rclone.resolution import resolve
-from django_rclone.signals import post_db_backup, pre_db_backup, send_after
+from django_rclone.run_options import apply_run_options
+from django_rclone.signals import db_backup_failed, post_db_backup, pre_db_backup, send_after
 from django_rclone.stages import rclone_stage, tool_stage
 
 
@@ -57,34 +59,56 @@ def _free_name(conf: Any, rclone: Rclone, database: str, ext: str, servername: s
     )
 
 
+def _chosen_name(conf: Any, rclone: Rclone, name: str) -> tuple[str, datetime]:
+    """``output_filename``: a plain name that no backup or manifest on the remote uses yet."""
+    names.check_name(name)
+    path = catalog.db_path(conf, name)
+    if rclone.stat(path) is not None or rclone.stat(path + names.MANIFEST_SUFFIX) is not None:
+        raise DjangoRcloneError(f"{name!r} already exists in {catalog.db_folder(conf)}; choose another output filename")
+    return name, datetime.now(timezone.utc)
+
+
+@reports_failures(db_backup_failed, "database", path=None)
 def backup(
     database: str = "default",
     *,
     clean: bool = False,
     servername: str = "",
     sender: Any = None,
+    output_filename: str | None = None,
+    connector_options: dict[str, Any] | None = None,
 ) -> BackupResult:
     """Back up one database alias to the remote and return what was written.
 
     The data object is deleted again if anything fails, and the manifest (the commit record) is
     written only after every process exited 0. Backups of one alias to one remote run one at a
     time on this host (``locks.alias_lock``).
+
+    ``output_filename`` replaces the name from ``DB_FILENAME_TEMPLATE`` (it must be a free, plain
+    name); ``connector_options`` override connector options for this run (``run_options``). A
+    failure sends ``db_backup_failed`` with the stage before the exception propagates.
     """
     conf = get_settings()
     rclone = Rclone.from_settings(conf)
     host = get_host()
     resolution = resolve(database, host)
     connector = resolution.connector
+    apply_run_options(connector, connector_options or {})
     ext = host.extension(connector, database)
     pre_db_backup.send(sender=sender, database=database, connector=connector)
     clock = time.monotonic()
     try:
         with interruptible(), alias_lock(conf.remote, database):
-            name, started = _free_name(conf, rclone, database, ext, servername)
+            if output_filename:
+                name, started = _chosen_name(conf, rclone, output_filename)
+            else:
+                name, started = _free_name(conf, rclone, database, ext, servername)
             path = catalog.db_path(conf, name)
+            reached(DUMP, path=name)
             try:
                 stats = _stream(host, connector, database, rclone, path)
                 metadata = connector.dump_finished()
+                reached(COMMIT)
                 manifest = Manifest(
                     name=name,
                     database=database,
@@ -118,7 +142,8 @@ def backup(
     )
     send_after(post_db_backup, sender=sender, database=database, connector=connector, path=name, result=result)
     if clean:
-        deleted = retention.clean(conf, rclone, database, keep=conf.db_cleanup_keep, protect={name})
+        reached(RETENTION)
+        deleted = retention.clean(conf, rclone, database, protect={name})
         result = replace(result, cleaned=[d.name for d in deleted])
     return result
 

@@ -18,9 +18,18 @@ from django.core.exceptions import ImproperlyConfigured
 
 from django_rclone.conf import get_settings
 from django_rclone.exceptions import DjangoRcloneError
+from django_rclone.failures import SYNC, reached, reports_failures
 from django_rclone.interrupts import interruptible
 from django_rclone.rclone import Rclone, join
-from django_rclone.signals import post_media_backup, post_media_restore, pre_media_backup, pre_media_restore, send_after
+from django_rclone.signals import (
+    media_backup_failed,
+    media_restore_failed,
+    post_media_backup,
+    post_media_restore,
+    pre_media_backup,
+    pre_media_restore,
+    send_after,
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,7 @@ def _sync(rclone: Rclone, source: str, destination: str, backup_dir: str | None)
     return time.monotonic() - clock
 
 
+@reports_failures(media_backup_failed)
 def media_backup(*, allow_empty: bool = False, backup_dir: str | None = None, sender: Any = None) -> MediaResult:
     """Make the remote media folder match MEDIA_ROOT (incremental)."""
     root = media_root()
@@ -70,12 +80,14 @@ def media_backup(*, allow_empty: bool = False, backup_dir: str | None = None, se
     pre_media_backup.send(sender=sender, source=str(root), destination=destination)
     if root.exists() or allow_empty:
         root.mkdir(parents=True, exist_ok=True)
+    reached(SYNC)
     duration = _sync(rclone, str(root), destination, backup_dir)
     result = MediaResult(str(root), destination, duration)
     send_after(post_media_backup, sender=sender, source=str(root), destination=destination, result=result)
     return result
 
 
+@reports_failures(media_restore_failed)
 def media_restore(*, allow_empty: bool = False, backup_dir: str | None = None, sender: Any = None) -> MediaResult:
     """Make MEDIA_ROOT match the remote media folder."""
     root = media_root()
@@ -88,6 +100,7 @@ def media_restore(*, allow_empty: bool = False, backup_dir: str | None = None, s
         )
     pre_media_restore.send(sender=sender, source=source, destination=str(root))
     root.mkdir(parents=True, exist_ok=True)
+    reached(SYNC)
     duration = _sync(rclone, source, str(root), backup_dir)
     result = MediaResult(source, str(root), duration)
     send_after(post_media_restore, sender=sender, source=source, destination=str(root), result=result)

@@ -11,14 +11,16 @@ from django.db import connections
 
 from django_rclone import catalog, names
 from django_rclone.conf import get_settings
-from django_rclone.exceptions import BackupNotFound, DjangoRcloneError, IntegrityError
+from django_rclone.exceptions import BackupNotFound, DjangoRcloneError, IncompatibleBackup, IntegrityError
+from django_rclone.failures import DOWNLOAD, PREPARE, RESTORE, reached, reports_failures
 from django_rclone.interrupts import interruptible
 from django_rclone.manifest import Manifest
 from django_rclone.pipeline import Expected, stream_digest, stream_restore
 from django_rclone.plugins import get_host
 from django_rclone.rclone import Rclone
-from django_rclone.resolution import resolve
-from django_rclone.signals import post_db_restore, pre_db_restore, send_after
+from django_rclone.resolution import Resolution, resolve
+from django_rclone.run_options import apply_run_options
+from django_rclone.signals import db_restore_failed, post_db_restore, pre_db_restore, send_after
 from django_rclone.stages import rclone_stage, tool_stage
 
 
@@ -37,13 +39,17 @@ class RestoreResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def _load_manifest(rclone: Rclone, path: str) -> Manifest | None:
+def _load_manifest(rclone: Rclone, path: str, lenient: bool = False) -> Manifest | None:
+    """The backup's manifest, ``None`` without one; an unreadable one is an error unless ``lenient``
+    (``--skip-verify``), where it is treated as absent."""
     if rclone.stat(path + names.MANIFEST_SUFFIX) is None:
         return None
     raw = rclone.cat_bytes(path + names.MANIFEST_SUFFIX)
     try:
         return Manifest.from_bytes(raw)
     except (ValueError, TypeError) as exc:
+        if lenient:
+            return None
         raise IntegrityError(f"the manifest of {path} is unreadable ({exc}); restore with --skip-verify") from exc
 
 
@@ -58,30 +64,112 @@ def select(database: str, input_path: str | None = None) -> str:
     return entries[0].name
 
 
+def mismatches(resolution: Resolution, name: str, manifest: Manifest | None, extension: str) -> list[str]:
+    """Why the backup ``name`` does not fit the target alias: another engine or connector.
+
+    With a manifest, its ``engine`` must equal the target's, and its ``connector`` must be the
+    target's connector or one it declares it reads (``reads_backups_of``, dotted paths of connectors
+    writing the same format); without a manifest only the file extension can be compared. An
+    empty list means the backup fits.
+    """
+    database = resolution.database
+    if manifest is None:
+        parsed = names.parse(get_settings(), name)
+        ext = parsed.ext if parsed else name.rpartition(".")[2]
+        if ext != extension:
+            return [f"it has the extension {ext!r} but the connector of {database!r} writes {extension!r}"]
+        return []
+    problems = []
+    if manifest.engine != resolution.engine:
+        problems.append(
+            f"it was made from a database with ENGINE {manifest.engine!r}, but {database!r} uses {resolution.engine!r}"
+        )
+    readable = {resolution.connector_path, *getattr(resolution.connector, "reads_backups_of", ())}
+    if manifest.connector not in readable:
+        problems.append(
+            f"it was made by {manifest.connector}, but {database!r} restores with {resolution.connector_path}"
+        )
+    return problems
+
+
+@reports_failures(db_restore_failed, "database", path=None)
+def prepare(
+    database: str = "default",
+    input_path: str | None = None,
+    *,
+    force: bool = False,
+    verify: bool = True,
+    sender: Any = None,
+) -> tuple[str, list[str]]:
+    """What ``dbrestore`` settles before asking for confirmation: the backup to restore and notes
+    about it. Refuses a backup that does not fit ``database`` (see ``check_compatible``); a failure
+    sends ``db_restore_failed`` like a failed restore, so a nightly refresh that cannot run alerts."""
+    name = select(database, input_path)
+    reached(PREPARE, path=name)
+    return name, check_compatible(database, name, force, verify)
+
+
+def check_compatible(database: str, name: str, force: bool = False, verify: bool = True) -> list[str]:
+    """Refuse (``IncompatibleBackup``) a backup that does not fit ``database`` unless ``force``.
+
+    Returns notes worth telling the user (forced mismatches, a backup of another alias).
+    """
+    conf = get_settings()
+    rclone = Rclone.from_settings(conf)
+    host = get_host()
+    resolution = resolve(database, host)
+    path = catalog.db_path(conf, names.check_name(name))
+    if rclone.stat(path) is None:
+        raise BackupNotFound(f"backup {name!r} does not exist in {catalog.db_folder(conf)}")
+    manifest = _load_manifest(rclone, path, lenient=not verify)
+    problems = mismatches(resolution, name, manifest, host.extension(resolution.connector, database))
+    if problems and not force:
+        raise IncompatibleBackup(
+            f"refusing to restore {name} into {database!r}: {'; '.join(problems)}. "
+            "Nothing was changed; pass --force (force=True) if you are sure the restore tool can read it"
+        )
+    notes = [f"restoring despite a mismatch (--force): {p}" for p in problems]
+    parsed = names.parse(conf, name)
+    source = manifest.database if manifest else (parsed.database if parsed else database)
+    if source != database:
+        notes.append(f"{name} is a backup of database {source!r}, restored into {database!r}")
+    return notes
+
+
+@reports_failures(db_restore_failed, "database", path=None)
 def restore(
     database: str = "default",
     *,
     input_path: str | None = None,
     verify: bool = True,
     sender: Any = None,
+    force: bool = False,
+    connector_options: dict[str, Any] | None = None,
 ) -> RestoreResult:
     """Restore ``database`` from a backup (the newest, or ``input_path``).
 
     With a manifest, the stream's size and SHA-256 must match, and the restore tool only receives
     the end of the stream once they do. Without one (hand-copied or older backups) the restore runs
     unverified and the result carries a warning.
+
+    A backup made by another engine or connector than ``database`` uses is refused unless
+    ``force``; ``connector_options`` override connector options for this run (``--no-drop``). A
+    failure sends ``db_restore_failed`` with the stage before the exception propagates.
     """
     conf = get_settings()
     rclone = Rclone.from_settings(conf)
     host = get_host()
     connector = resolve(database, host).connector
+    apply_run_options(connector, connector_options or {})
     name = select(database, input_path)
+    reached(PREPARE, path=name)
+    notes = check_compatible(database, name, force, verify)
     path = catalog.db_path(conf, name)
     record = rclone.stat(path)
     if record is None:
         raise BackupNotFound(f"backup {name!r} does not exist in {catalog.db_folder(conf)}")
-    warnings: list[str] = []
-    manifest = _load_manifest(rclone, path)
+    warnings: list[str] = list(notes)
+    manifest = _load_manifest(rclone, path, lenient=not verify)
     expected = None
     if manifest is None:
         warnings.append(f"{name} has no manifest: restoring without a size and checksum check")
@@ -95,6 +183,7 @@ def restore(
                 "nothing was restored (use --skip-verify to restore it anyway)"
             )
     if connector.verify_before_restore and expected is not None:
+        reached(DOWNLOAD)
         with interruptible():
             check = stream_digest(rclone_stage(rclone.cat(path), "cat"))
         if (check.size, check.sha256) != (expected.size, expected.sha256):
@@ -104,6 +193,7 @@ def restore(
         if connection.alias == database:
             connection.close()
     clock = time.monotonic()
+    reached(RESTORE)
     try:
         with interruptible():
             connector.prepare_restore()

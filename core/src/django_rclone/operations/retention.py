@@ -1,5 +1,7 @@
-"""Retention: keep the newest ``keep`` committed backups of one alias; sweep stale orphans.
+"""Retention: apply the alias's policy to its committed backups; sweep stale orphans.
 
+The policy comes from ``DB_RETENTION`` (keep the newest N, GFS daily/weekly/monthly/yearly counts,
+an age), else keeps the newest ``DB_CLEANUP_KEEP``; ``keep`` (``--keep``) replaces it for one run.
 Only names that parse as backups of the given alias are ever considered, and the backup the
 current run just made is protected whatever the clock says. Orphans (data objects whose manifest
 was never written: a run that died) are removed once they are older than ``ORPHAN_GRACE``, so a
@@ -17,6 +19,7 @@ from django_rclone import catalog
 from django_rclone.catalog import BackupEntry
 from django_rclone.conf import RcloneSettings
 from django_rclone.rclone import Rclone
+from django_rclone.retention_policy import Decision, RetentionPolicy, decide
 
 ORPHAN_GRACE = timedelta(hours=24)
 
@@ -33,23 +36,49 @@ class Doomed:
         return self.entry.name
 
 
+def policy_for(conf: RcloneSettings, database: str, keep: int | None = None) -> RetentionPolicy:
+    """``keep`` as "the newest N" when given, else the alias's configured policy."""
+    if keep is not None:
+        return RetentionPolicy(last=keep)
+    return conf.db_retention.for_database(database, conf.db_cleanup_keep)
+
+
+def decisions(
+    conf: RcloneSettings,
+    rclone: Rclone,
+    database: str,
+    keep: int | None = None,
+    protect: Iterable[str] = (),
+    now: datetime | None = None,
+) -> list[Decision]:
+    """The policy's verdict on every committed backup of ``database``, newest first, with reasons."""
+    committed = [(e.name, e.timestamp) for e in catalog.committed(conf, rclone, database)]
+    return decide(committed, policy_for(conf, database, keep), now or datetime.now(timezone.utc), frozenset(protect))
+
+
 def plan(
     conf: RcloneSettings,
     rclone: Rclone,
     database: str,
-    keep: int,
+    keep: int | None = None,
     protect: Iterable[str] = (),
     now: datetime | None = None,
 ) -> list[Doomed]:
-    """What to delete for ``database``: committed backups beyond the newest ``keep``, stale orphans."""
+    """What to delete for ``database``: committed backups the policy does not keep, stale orphans."""
     protected = set(protect)
+    moment = now or datetime.now(timezone.utc)
+    policy = policy_for(conf, database, keep)
     entries = catalog.scan(conf, rclone, database)
     committed = [e for e in entries if e.committed]
-    kept = [e for e in committed if e.name in protected]
-    candidates = [e for e in committed if e.name not in protected]
-    room = max(keep - len(kept), 0)
-    doomed = [Doomed(e, f"beyond the newest {keep} backups of {database!r}") for e in candidates[room:]]
-    cutoff = (now or datetime.now(timezone.utc)) - ORPHAN_GRACE
+    verdicts = {
+        d.name: d for d in decide([(e.name, e.timestamp) for e in committed], policy, moment, frozenset(protected))
+    }
+    if policy.last_only:
+        why = f"beyond the newest {policy.last} backups of {database!r}"
+    else:
+        why = f"not kept by the retention policy of {database!r} ({policy.describe()})"
+    doomed = [Doomed(e, why) for e in committed if not verdicts[e.name].kept]
+    cutoff = moment - ORPHAN_GRACE
     for entry in entries:
         if not entry.committed and entry.name not in protected and entry.timestamp < cutoff:
             doomed.append(Doomed(entry, "orphan: no manifest (its run never finished) and older than 24 h"))
@@ -60,7 +89,7 @@ def clean(
     conf: RcloneSettings,
     rclone: Rclone,
     database: str,
-    keep: int,
+    keep: int | None = None,
     protect: Iterable[str] = (),
     dry_run: bool = False,
 ) -> list[Doomed]:

@@ -41,6 +41,8 @@ class MysqlDumpConnector(CommandConnector):
     """
 
     extension = "sql"
+    #: Options ``dbbackup`` may set for one run (``--exclude-tables``); see ``django_rclone.run_options``.
+    run_options = frozenset({"EXCLUDE"})
     install_hint = (
         "the MariaDB or MySQL client tools, e.g. `apt-get install mariadb-client` or `apt-get install mysql-client`"
     )

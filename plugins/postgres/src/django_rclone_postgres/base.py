@@ -77,6 +77,9 @@ class PostgresCommandConnector(CommandConnector):
     """
 
     install_hint = "the PostgreSQL client tools, e.g. `apt-get install postgresql-client`"
+    #: Options the commands may set for one run (``dbbackup --schema`` / ``--exclude-tables``,
+    #: ``dbrestore --no-drop``); see ``django_rclone.run_options``.
+    run_options = frozenset({"SCHEMAS", "EXCLUDE", "DROP"})
     psql_cmd = "psql"
     #: Default of ``OWNED_EXTENSIONS_ONLY``; the PostGIS connectors turn it on.
     owned_extensions_only = False

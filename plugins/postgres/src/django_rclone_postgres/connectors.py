@@ -55,6 +55,9 @@ class PgDumpSqlConnector(PostgresCommandConnector):
     extension = "sql"
     dump_cmd = "pg_dump"
     restore_cmd = "psql"
+    #: No ``DROP`` for one restore: the drops are written into a plain dump when it is made, so
+    #: ``dbrestore --no-drop`` could not leave them out; set ``DROP: False`` before backing up.
+    run_options = frozenset({"SCHEMAS", "EXCLUDE"})
 
     def dump_args(self) -> list[str]:
         if self.option("COMPRESSION") not in (None, ""):

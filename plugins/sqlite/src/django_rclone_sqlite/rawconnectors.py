@@ -22,6 +22,14 @@ class _RawFileConnector(SqliteConnector):
     dump_cmd = sys.executable
     restore_cmd = sys.executable
     install_hint = "a Python interpreter with the sqlite3 module"
+    #: Either raw-file connector restores the other's backups (both are plain SQLite files), so
+    #: ``dbrestore``'s connector check accepts them without ``--force``.
+    reads_backups_of = frozenset(
+        {
+            "django_rclone_sqlite.rawconnectors.SqliteBackupConnector",
+            "django_rclone_sqlite.rawconnectors.SqliteCPConnector",
+        }
+    )
     #: Helper actions for this connector's dump and restore.
     dump_action = ""
     restore_action = ""

@@ -12,11 +12,14 @@ from django_rclone.rclone import Rclone
 
 
 class Command(RcloneCommand):
-    help = "Delete old database backups beyond the retention count, and stale orphans of failed runs."
+    help = (
+        "Delete database backups the retention policy (DB_RETENTION, else DB_CLEANUP_KEEP) does not keep, "
+        "and stale orphans of failed runs."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("-d", "--database", help="Only this alias (default: every alias in DATABASES).")
-        parser.add_argument("--keep", type=int, help="Backups to keep per alias (default: DB_CLEANUP_KEEP).")
+        parser.add_argument("--keep", type=int, help="Keep the newest N per alias, instead of the configured policy.")
         parser.add_argument(
             "-n", "--dry-run", action="store_true", help="Print what would be deleted and why; delete nothing."
         )
@@ -24,14 +27,21 @@ class Command(RcloneCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options["verbosity"]
         conf = get_settings()
-        keep = conf.db_cleanup_keep if options["keep"] is None else options["keep"]
-        if keep < 1:
+        keep = options["keep"]
+        if keep is not None and keep < 1:
             raise CommandError("--keep must be 1 or more.")
         rclone = Rclone.from_settings(conf)
         aliases = [options["database"]] if options["database"] else sorted(settings.DATABASES)
         verb = "Would delete" if options["dry_run"] else "Deleted"
         total = 0
+        # A dry run explains itself: the policy and why each kept backup stays (also with -v 2).
+        explain = 2 if not options["dry_run"] else 1
         for alias in aliases:
+            if self.verbosity >= explain:
+                self.info(f"Policy for {alias!r}: {retention.policy_for(conf, alias, keep).describe()}")
+                for decision in retention.decisions(conf, rclone, alias, keep=keep):
+                    if decision.kept:
+                        self.info(f"Keep {decision.name}: {', '.join(decision.reasons)}")
             for item in retention.clean(conf, rclone, alias, keep=keep, dry_run=options["dry_run"]):
                 total += 1
                 self.info(f"{verb} {item.name}: {item.reason}")

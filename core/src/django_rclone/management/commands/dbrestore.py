@@ -6,7 +6,7 @@ from django.core.management.base import CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
 from django_rclone.management.base import RcloneCommand, human_size
-from django_rclone.operations.restore import restore, select
+from django_rclone.operations.restore import prepare, restore
 
 
 class Command(RcloneCommand):
@@ -25,16 +25,41 @@ class Command(RcloneCommand):
             action="store_true",
             help="Emergency only: restore even if size or checksum differ from the backup's manifest.",
         )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Restore a backup made by another engine or connector than the target alias uses.",
+        )
+        parser.add_argument(
+            "-r",
+            "--no-drop",
+            action="store_true",
+            help="Do not drop existing objects first; restore into a database without them (PostgreSQL).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options["verbosity"]
         database = options["database"]
-        name = select(database, options["input_path"])
-        if not self.confirm(
-            f"Restore database {database!r} from {name}? Its current contents will be replaced.", options["noinput"]
-        ):
+        name, notes = prepare(
+            database,
+            options["input_path"],
+            force=options["force"],
+            verify=not options["skip_verify"],
+            sender=type(self),
+        )
+        question = f"Restore database {database!r} from {name}?"
+        for note in notes:
+            question += f" Note: {note}."
+        if not self.confirm(f"{question} Its current contents will be replaced.", options["noinput"]):
             raise CommandError("Restore cancelled.")
-        result = restore(database, input_path=name, verify=not options["skip_verify"], sender=type(self))
+        result = restore(
+            database,
+            input_path=name,
+            verify=not options["skip_verify"],
+            sender=type(self),
+            force=options["force"],
+            connector_options={"DROP": False} if options["no_drop"] else None,
+        )
         for warning in result.warnings:
             self.warn(warning)
         check = "verified" if result.verified else "not verified"
