@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "MEDIA_BACKUP_DIR": "media",
     "CONNECTORS": {},
     "CONNECTOR_MAPPING": {},
+    "STREAM_CHUNK_SIZE": None,
 }
 
 TEMPLATE_FIELDS = frozenset({"database", "datetime", "ext", "servername"})
@@ -115,6 +116,7 @@ class RcloneSettings:
     media_backup_dir: str = "media"
     connectors: Mapping[str, Any] = field(default_factory=dict)
     connector_mapping: Mapping[str, Any] = field(default_factory=dict)
+    stream_chunk_size: str | None = None
 
 
 def _fail(key: str, problem: str, fix: str) -> ImproperlyConfigured:
@@ -181,6 +183,24 @@ def _check_remote(remote: Any) -> str:
     return remote.rstrip("/") if remote.rstrip("/") else remote
 
 
+_SIZE_SUFFIX = re.compile(r"^[1-9][0-9]*(\.[0-9]+)?([KMGT]i?)?$", re.IGNORECASE)
+
+
+def _check_chunk_size(value: Any) -> str | None:
+    """``STREAM_CHUNK_SIZE``: None, a whole number of bytes, or an rclone size such as "64M" or "1Gi"."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return str(value)
+    if isinstance(value, str) and _SIZE_SUFFIX.match(value.strip()):
+        return value.strip()
+    raise _fail(
+        "STREAM_CHUNK_SIZE",
+        f"is {value!r}",
+        'use None (rclone\'s default), a number of bytes, or an rclone size such as "64M" or "1G"',
+    )
+
+
 def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
     """Validate a ``DJANGO_RCLONE`` mapping and return typed settings."""
     if raw is None:
@@ -239,6 +259,7 @@ def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
         media_backup_dir=media_dir,
         connectors=dict(merged["CONNECTORS"]),
         connector_mapping=dict(merged["CONNECTOR_MAPPING"]),
+        stream_chunk_size=_check_chunk_size(merged["STREAM_CHUNK_SIZE"]),
     )
 
 

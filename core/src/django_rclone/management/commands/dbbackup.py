@@ -5,6 +5,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
+from django_rclone.management import progress
 from django_rclone.management.base import RcloneCommand, human_size
 from django_rclone.operations.backup import backup
 
@@ -25,7 +26,8 @@ class Command(RcloneCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options["verbosity"]
-        result = backup(options["database"], clean=options["clean"], sender=type(self))
+        with progress.shown(self, f"Backing up {options['database']!r}"):
+            result = backup(options["database"], clean=options["clean"], sender=type(self))
         self.info(
             f"Backed up database {result.database!r} to {result.name} "
             f"({human_size(result.size)}, {result.duration:.1f}s, sha256 {result.sha256[:12]})"
