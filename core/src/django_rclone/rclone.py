@@ -161,12 +161,16 @@ class Rclone:
         return records
 
     def stat(self, path: str) -> dict[str, Any] | None:
-        """The lsjson record of one object, or ``None`` if it does not exist."""
+        """The lsjson record of one object, or ``None`` if it does not exist.
+
+        Bucket-based remotes (S3 and the like) have no real directories: there, ``lsjson --stat``
+        of a missing object succeeds with a directory record, which counts as "no object" here.
+        """
         done = self.run("lsjson", "--no-mimetype", "--stat", path, ok=(0, EXIT_DIR_NOT_FOUND, EXIT_FILE_NOT_FOUND))
         if done.returncode != 0:
             return None
         record = json.loads(done.stdout)
-        return record if isinstance(record, dict) else None
+        return record if isinstance(record, dict) and not record.get("IsDir") else None
 
     def cat_bytes(self, path: str) -> bytes:
         return self.run("cat", path).stdout
