@@ -80,12 +80,12 @@ def test_listing_and_command_on_s3(loopback_s3: LoopbackS3, sqlite_db: str) -> N
     assert "default-" in out.getvalue()
 
 
-@pytest.mark.parametrize("bad", ["", "big", "0", "-5M", 0, -1, True, 1.5, "5 M"])
+@pytest.mark.parametrize("bad", ["", "big", "0", "-5M", "8388608", 0, -1, True, 1.5, "5 M"])
 def test_bad_chunk_size_names_the_key(bad: object) -> None:
     with pytest.raises(ImproperlyConfigured, match=r"STREAM_CHUNK_SIZE.*rclone size"):
         load_settings({"REMOTE": "/tmp/x", "STREAM_CHUNK_SIZE": bad})
 
 
-@pytest.mark.parametrize(("value", "stored"), [("64M", "64M"), ("1Gi", "1Gi"), (8388608, "8388608"), (None, None)])
+@pytest.mark.parametrize(("value", "stored"), [("64M", "64M"), ("1Gi", "1Gi"), (8388608, "8388608B"), (None, None)])
 def test_good_chunk_sizes(value: object, stored: str | None, tmp_path: Path) -> None:
     assert load_settings({"REMOTE": str(tmp_path), "STREAM_CHUNK_SIZE": value}).stream_chunk_size == stored

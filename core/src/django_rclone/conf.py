@@ -183,7 +183,8 @@ def _check_remote(remote: Any) -> str:
     return remote.rstrip("/") if remote.rstrip("/") else remote
 
 
-_SIZE_SUFFIX = re.compile(r"^[1-9][0-9]*(\.[0-9]+)?([KMGT]i?)?$", re.IGNORECASE)
+#: An rclone size with its unit (a bare number would mean KiB to rclone, bytes to a reader).
+_SIZE_SUFFIX = re.compile(r"^[1-9][0-9]*(\.[0-9]+)?([KMGT]i?|B)$", re.IGNORECASE)
 
 
 def _check_chunk_size(value: Any) -> str | None:
@@ -191,13 +192,13 @@ def _check_chunk_size(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return str(value)
+        return f"{value}B"  # rclone reads a bare number as KiB
     if isinstance(value, str) and _SIZE_SUFFIX.match(value.strip()):
         return value.strip()
     raise _fail(
         "STREAM_CHUNK_SIZE",
         f"is {value!r}",
-        'use None (rclone\'s default), a number of bytes, or an rclone size such as "64M" or "1G"',
+        'use None (rclone\'s default), an int number of bytes, or an rclone size with its unit such as "64M" or "1G"',
     )
 
 
