@@ -8,7 +8,8 @@ from typing import Any
 
 def _table(rows: list[dict[str, Any]]) -> list[str]:
     lines = [
-        "| case | operation | dump MiB | ours s (median) | raw s (median) | ours/raw | peak RSS MiB | RSS before the operation MiB |",
+        "| case | operation | dump MiB | ours s (median) | raw s (median) | ours/raw | peak RSS MiB "
+        "| RSS before the operation MiB |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:

@@ -35,6 +35,7 @@ from typing import Any
 import pytest
 
 from bench import report
+from django_rclone.names import MANIFEST_SUFFIX
 
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1 << 20
@@ -210,7 +211,7 @@ def _listing(remote: Path) -> list[dict[str, Any]]:
         stamp = f"2020-01-01-{i // 3600:02d}{i // 60 % 60:02d}{i % 60:02d}"
         name = f"default-{stamp}.sqlite3"
         (folder / name).write_bytes(b"x")
-        (folder / (name + ".manifest.json")).write_bytes(b"{}")
+        (folder / (name + MANIFEST_SUFFIX)).write_bytes(b"{}")
     conf = {"REMOTE": str(remote)}
     timings = []
     with _django_rclone(conf):
@@ -240,7 +241,7 @@ def _compression(conf: dict[str, Any]) -> list[dict[str, Any]]:
             try:
                 argv, env = connector.dump_argv(), connector.environment("DUMP")
                 clock = time.perf_counter()
-                done = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+                done = subprocess.run(argv, env=env, capture_output=True, check=False)
                 wall = time.perf_counter() - clock
             finally:
                 connector.cleanup()
