@@ -1,8 +1,11 @@
 """Run one of our operations in a fresh process and print its wall time and peak RSS as JSON.
 
-A child process per run keeps the measurement honest: its peak RSS (``ru_maxrss``) belongs to
-this one backup or restore (plus Django's own baseline), not to the benchmark driver that
-generated gigabytes of test data. Wall time covers the operation only, not interpreter start-up.
+A child process per run keeps the measurement honest: its peak RSS belongs to this one backup or
+restore (plus Django's own baseline), not to the benchmark driver that generated the test data.
+Peak RSS is ``VmHWM`` from /proc/self/status, the high-water mark of this process's own address
+space. (``getrusage().ru_maxrss`` would not do: Linux carries the parent's peak into a child
+started with vfork+exec, as subprocess does, so it reported the benchmark driver's memory.)
+Wall time covers the operation only, not interpreter start-up.
 
     python -m bench.child backup|restore ALIAS [NAME]
 
@@ -13,9 +16,17 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import time
+
+
+def _peak_rss_kib() -> int:
+    """This process's peak resident set size (VmHWM), in KiB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
 
 
 def main(argv: list[str]) -> int:
@@ -27,7 +38,7 @@ def main(argv: list[str]) -> int:
     from django_rclone.operations.restore import restore
 
     action, alias = argv[0], argv[1]
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = _peak_rss_kib()
     clock = time.perf_counter()
     if action == "backup":
         result = backup(alias)
@@ -36,7 +47,7 @@ def main(argv: list[str]) -> int:
         restored = restore(alias, input_path=argv[2])
         name, size = restored.name, restored.size
     wall = time.perf_counter() - clock
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = _peak_rss_kib()
     print(json.dumps({"wall": wall, "rss_kib": peak, "rss_before_kib": before, "name": name, "size": size}))
     return 0
 
