@@ -6,6 +6,10 @@ from pathlib import Path
 from typing import Any
 
 
+def _mib(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f}"
+
+
 def _table(rows: list[dict[str, Any]]) -> list[str]:
     lines = [
         "| case | operation | dump MiB | ours s (median) | raw s (median) | ours/raw | peak RSS MiB "
@@ -15,7 +19,7 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
     for r in rows:
         lines.append(
             f"| {r['case']} | {r['operation']} | {r['size_mib']:.0f} | {r['ours_s']:.2f} | {r['raw_s']:.2f} "
-            f"| {r['ratio']:.3f} | {r['rss_mib']:.0f} | {r.get('rss_start_mib', 0):.0f} |"
+            f"| {r['ratio']:.3f} | {_mib(r.get('rss_mib'))} | {_mib(r.get('rss_start_mib'))} |"
         )
     return lines
 
@@ -32,6 +36,8 @@ def write(results: dict[str, Any], folder: Path) -> None:
         "## Streaming: ours against the raw shell pipeline",
         "",
         *_table(results["pipeline"]),
+        "",
+        *[f"- {note}" for note in results.get("notes", [])],
         "",
     ]
     if results.get("compression"):
