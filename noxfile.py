@@ -98,3 +98,22 @@ def build(session: nox.Session) -> None:
     session.run("python", str(ROOT / "tests" / "packaging" / "wheels.py"), "build", str(dist))
     session.run("twine", "check", "--strict", *sorted(str(p) for p in [*dist.glob("*.whl"), *dist.glob("*.tar.gz")]))
     session.run("python", str(ROOT / "tests" / "packaging" / "wheels.py"), "smoke", str(dist))
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Benchmark against the raw shell pipeline; writes bench/results/ (BENCH_QUICK=1 for a short run)."""
+    install_project(session, DJANGO["3.11"], *TEST_DEPS, "matplotlib")
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "-p",
+        "tests.conftest",
+        str(ROOT / "bench" / "run.py"),
+        "-s",
+        "-q",
+        "--timeout=0",
+        *session.posargs,
+        env={"PYTHONPATH": str(ROOT)},
+    )

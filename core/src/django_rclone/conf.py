@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "CONNECTOR_MAPPING": {},
     # Retention policy (see retention_policy.py); None keeps the newest DB_CLEANUP_KEEP.
     "DB_RETENTION": None,
+    "STREAM_CHUNK_SIZE": None,
 }
 
 TEMPLATE_FIELDS = frozenset({"database", "datetime", "ext", "servername"})
@@ -120,6 +121,7 @@ class RcloneSettings:
     connectors: Mapping[str, Any] = field(default_factory=dict)
     connector_mapping: Mapping[str, Any] = field(default_factory=dict)
     db_retention: RetentionSettings = field(default_factory=lambda: RetentionSettings(None, {}))
+    stream_chunk_size: str | None = None
 
 
 def _fail(key: str, problem: str, fix: str) -> ImproperlyConfigured:
@@ -186,6 +188,25 @@ def _check_remote(remote: Any) -> str:
     return remote.rstrip("/") if remote.rstrip("/") else remote
 
 
+#: An rclone size with its unit (a bare number would mean KiB to rclone, bytes to a reader).
+_SIZE_SUFFIX = re.compile(r"^[1-9][0-9]*(\.[0-9]+)?([KMGT]i?|B)$", re.IGNORECASE)
+
+
+def _check_chunk_size(value: Any) -> str | None:
+    """``STREAM_CHUNK_SIZE``: None, a whole number of bytes, or an rclone size such as "64M" or "1Gi"."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return f"{value}B"  # rclone reads a bare number as KiB
+    if isinstance(value, str) and _SIZE_SUFFIX.match(value.strip()):
+        return value.strip()
+    raise _fail(
+        "STREAM_CHUNK_SIZE",
+        f"is {value!r}",
+        'use None (rclone\'s default), an int number of bytes, or an rclone size with its unit such as "64M" or "1G"',
+    )
+
+
 def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
     """Validate a ``DJANGO_RCLONE`` mapping and return typed settings."""
     if raw is None:
@@ -245,6 +266,7 @@ def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
         connectors=dict(merged["CONNECTORS"]),
         connector_mapping=dict(merged["CONNECTOR_MAPPING"]),
         db_retention=parse_retention(merged["DB_RETENTION"], list(getattr(django_settings, "DATABASES", {}))),
+        stream_chunk_size=_check_chunk_size(merged["STREAM_CHUNK_SIZE"]),
     )
 
 

@@ -2,7 +2,8 @@
 
 Backups run ``dump | rclone rcat``; restores run ``rclone cat | restore``. Python sits between the
 two processes only to count bytes and compute SHA-256 (large buffers, one ``update`` per chunk, GIL
-released by hashlib). Every stderr is drained by a thread so no process can block on a full pipe;
+released by hashlib) and, when a reporter is installed (``progress.reporting``), to report the byte
+count once per chunk. Every stderr is drained by a thread so no process can block on a full pipe;
 every exit status is read; on any failure or interruption every process is stopped and reaped, and
 the error names the root cause (the process that failed first for its own reason) with its stderr.
 """
@@ -18,6 +19,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from django_rclone import progress
 from django_rclone.exceptions import IntegrityError, PipelineError
 
 CHUNK_SIZE = 1 << 20
@@ -165,6 +167,7 @@ def stream_backup(producer: Stage, consumer: Stage) -> StreamStats:
     hasher = hashlib.sha256()
     size = 0
     consumer_gone = False
+    report = progress.active()
     with _supervised([producer, consumer]):
         buf = bytearray(CHUNK_SIZE)
         view = memoryview(buf)
@@ -180,6 +183,8 @@ def stream_backup(producer: Stage, consumer: Stage) -> StreamStats:
                 consumer_gone = True
                 break
             size += n
+            if report is not None:
+                report.update(size)
         if consumer_gone:
             _close(consumer.proc.stdin)
             _close(producer.proc.stdout)
@@ -212,6 +217,7 @@ def stream_restore(producer: Stage, consumer: Stage, expected: Expected | None =
     _widen(dst)
     hasher = hashlib.sha256()
     size = 0
+    report = progress.active()
     with _supervised([producer, consumer]):
         bufs = (bytearray(CHUNK_SIZE), bytearray(CHUNK_SIZE))
         pending: memoryview | None = None
@@ -225,6 +231,8 @@ def stream_restore(producer: Stage, consumer: Stage, expected: Expected | None =
                 chunk = memoryview(buf)[:n]
                 hasher.update(chunk)
                 size += n
+                if report is not None:
+                    report.update(size)
                 if pending is not None:
                     _write_all(dst, pending)
                 pending = chunk

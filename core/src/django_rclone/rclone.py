@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from django_rclone import progress
 from django_rclone.conf import RcloneSettings
 from django_rclone.exceptions import DjangoRcloneError, RcloneError
 
@@ -24,6 +25,12 @@ EXIT_DIR_NOT_FOUND = 3
 #: rclone exit status for "file not found".
 EXIT_FILE_NOT_FOUND = 4
 _NOISE = ("Config file", "not found - using defaults")
+#: How often rclone reports transfer statistics while a progress display is active.
+STATS_INTERVAL = "500ms"
+#: Backends whose streamed (unknown-size) uploads are multipart with a fixed part size and a cap on
+#: the number of parts; STREAM_CHUNK_SIZE sets their part size for ``rcat`` only (environment
+#: variables, so remotes of other types ignore them and rclone.conf keeps its values elsewhere).
+CHUNKED_BACKENDS = ("S3", "B2", "AZUREBLOB", "OOS", "QINGSTOR")
 
 
 def clean_stderr(raw: bytes | str) -> str:
@@ -68,6 +75,7 @@ class Rclone:
     config: str | None = None
     flags: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
+    stream_chunk_size: str | None = None
 
     @classmethod
     def from_settings(cls, conf: RcloneSettings) -> Rclone:
@@ -76,11 +84,24 @@ class Rclone:
             config=conf.rclone_config,
             flags=conf.rclone_flags,
             env=tuple(sorted(conf.rclone_env.items())),
+            stream_chunk_size=conf.stream_chunk_size,
         )
 
     def environment(self) -> dict[str, str] | None:
         """This process's environment plus RCLONE_ENV (secrets reach rclone here, not in argv)."""
         return {**os.environ, **dict(self.env)} if self.env else None
+
+    def stream_environment(self) -> dict[str, str] | None:
+        """The environment of a streamed upload: STREAM_CHUNK_SIZE as each chunked backend's part size.
+
+        A stream of unknown size is uploaded in parts of a fixed size, and these backends cap the
+        number of parts (S3: 10,000), so the part size bounds the largest backup. RCLONE_ENV still
+        wins, for users who need per-backend values.
+        """
+        if self.stream_chunk_size is None:
+            return self.environment()
+        chunks = {f"RCLONE_{backend}_CHUNK_SIZE": self.stream_chunk_size for backend in CHUNKED_BACKENDS}
+        return {**os.environ, **chunks, **dict(self.env)}
 
     def argv(self, *args: str) -> list[str]:
         config = ["--config", self.config] if self.config else []
@@ -94,7 +115,7 @@ class Rclone:
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            env=self.environment(),
+            env=self.stream_environment(),
             start_new_session=True,
         )
 
@@ -140,12 +161,16 @@ class Rclone:
         return records
 
     def stat(self, path: str) -> dict[str, Any] | None:
-        """The lsjson record of one object, or ``None`` if it does not exist."""
+        """The lsjson record of one object, or ``None`` if it does not exist.
+
+        Bucket-based remotes (S3 and the like) have no real directories: there, ``lsjson --stat``
+        of a missing object succeeds with a directory record, which counts as "no object" here.
+        """
         done = self.run("lsjson", "--no-mimetype", "--stat", path, ok=(0, EXIT_DIR_NOT_FOUND, EXIT_FILE_NOT_FOUND))
         if done.returncode != 0:
             return None
         record = json.loads(done.stdout)
-        return record if isinstance(record, dict) else None
+        return record if isinstance(record, dict) and not record.get("IsDir") else None
 
     def cat_bytes(self, path: str) -> bytes:
         return self.run("cat", path).stdout
@@ -157,8 +182,70 @@ class Rclone:
         self.run("deletefile", path)
 
     def sync(self, source: str, dest: str, *extra: str) -> subprocess.CompletedProcess[bytes]:
-        return self.run("sync", *extra, source, dest)
+        """``rclone sync``; reports transferred bytes to the active progress reporter, if any."""
+        reporter = progress.active()
+        if reporter is None:
+            return self.run("sync", *extra, source, dest)
+        return self.run_reporting(reporter, "sync", *extra, source, dest)
+
+    def run_reporting(self, reporter: progress.Reporter, action: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+        """Run a transfer with rclone's JSON statistics on stderr, feeding their byte count to ``reporter``.
+
+        Statistics lines are consumed; every other log line is kept (as its message text) for the
+        ``RcloneError`` raised on failure, so errors read the same as from :meth:`run`.
+        """
+        stats = ["--use-json-log", "--stats", STATS_INTERVAL, "--stats-log-level", "NOTICE"]
+        proc = subprocess.Popen(
+            self.argv(action, *stats, *args),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=self.environment(),
+        )
+        assert proc.stderr is not None
+        kept: list[str] = []
+        try:
+            for raw in proc.stderr:
+                line = raw.decode(errors="replace").rstrip("\n")
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    record = None
+                if not isinstance(record, dict):
+                    kept.append(line)
+                elif isinstance(record.get("stats"), dict):
+                    reporter.update(int(record["stats"].get("bytes") or 0))
+                else:
+                    kept.append(str(record.get("msg", line)))
+        except BaseException:  # interrupted: do not leave rclone running (as subprocess.run does)
+            proc.kill()
+            proc.wait()
+            raise
+        proc.stderr.close()
+        proc.wait()
+        stderr = clean_stderr("\n".join(kept))
+        if proc.returncode != 0:
+            raise RcloneError(f"{action} {' '.join(args)}".strip(), proc.returncode, stderr)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, b"", stderr.encode())
 
     def version(self) -> str:
+        """rclone's version line, cached per binary file (path and mtime) for the life of the process.
+
+        Every backup records it in its manifest; caching saves one rclone start (about 0.1-0.2 s)
+        per backup for long-lived callers such as Celery workers.
+        """
+        binary = find_binary(self.binary)
+        try:
+            key: tuple[object, ...] | None = (binary, os.stat(binary).st_mtime_ns, self.config, self.flags, self.env)
+        except OSError:
+            key = None
+        if key is not None and key in _VERSIONS:
+            return _VERSIONS[key]
         first = self.run("version").stdout.decode(errors="replace").splitlines()
-        return first[0].strip() if first else ""
+        line = first[0].strip() if first else ""
+        if key is not None:
+            _VERSIONS[key] = line
+        return line
+
+
+_VERSIONS: dict[tuple[object, ...], str] = {}

@@ -8,6 +8,7 @@ from django.core.management.base import CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
 from django_rclone.exceptions import DjangoRcloneError, Interrupted
+from django_rclone.management import progress
 from django_rclone.management.base import RcloneCommand, human_size
 from django_rclone.operations.backup import BackupResult, backup
 
@@ -82,14 +83,15 @@ class Command(RcloneCommand):
             connector_options["SCHEMAS"] = split_names(options["schema"])
 
         def run(alias: str) -> BackupResult:
-            return backup(
-                alias,
-                clean=options["clean"],
-                servername=options["servername"],
-                output_filename=options["output_filename"],
-                connector_options=connector_options,
-                sender=type(self),
-            )
+            with progress.shown(self, f"Backing up {alias!r}"):
+                return backup(
+                    alias,
+                    clean=options["clean"],
+                    servername=options["servername"],
+                    output_filename=options["output_filename"],
+                    connector_options=connector_options,
+                    sender=type(self),
+                )
 
         if len(aliases) == 1:
             self.report(run(aliases[0]))

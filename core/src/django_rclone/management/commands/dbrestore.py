@@ -5,6 +5,7 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
+from django_rclone.management import progress
 from django_rclone.management.base import RcloneCommand, human_size
 from django_rclone.operations.restore import prepare, restore
 
@@ -52,14 +53,15 @@ class Command(RcloneCommand):
             question += f" Note: {note}."
         if not self.confirm(f"{question} Its current contents will be replaced.", options["noinput"]):
             raise CommandError("Restore cancelled.")
-        result = restore(
-            database,
-            input_path=name,
-            verify=not options["skip_verify"],
-            sender=type(self),
-            force=options["force"],
-            connector_options={"DROP": False} if options["no_drop"] else None,
-        )
+        with progress.shown(self, f"Restoring {database!r}"):
+            result = restore(
+                database,
+                input_path=name,
+                verify=not options["skip_verify"],
+                sender=type(self),
+                force=options["force"],
+                connector_options={"DROP": False} if options["no_drop"] else None,
+            )
         for warning in result.warnings:
             self.warn(warning)
         check = "verified" if result.verified else "not verified"

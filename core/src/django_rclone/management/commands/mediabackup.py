@@ -4,6 +4,7 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
+from django_rclone.management import progress
 from django_rclone.management.base import RcloneCommand
 from django_rclone.operations.media import media_backup
 
@@ -21,5 +22,8 @@ class Command(RcloneCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options["verbosity"]
-        result = media_backup(allow_empty=options["allow_empty"], backup_dir=options["backup_dir"], sender=type(self))
+        with progress.shown(self, "Syncing media"):
+            result = media_backup(
+                allow_empty=options["allow_empty"], backup_dir=options["backup_dir"], sender=type(self)
+            )
         self.info(f"Synced {result.source} to {result.destination} ({result.duration:.1f}s)")

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
+from django_rclone.management import progress
 from django_rclone.management.base import RcloneCommand
 from django_rclone.operations.media import media_remote, media_restore, media_root
 
@@ -25,5 +26,8 @@ class Command(RcloneCommand):
         question = f"Make {media_root()} match {media_remote()}? Local files not on the remote will be deleted."
         if not self.confirm(question, options["noinput"]):
             raise CommandError("Media restore cancelled.")
-        result = media_restore(allow_empty=options["allow_empty"], backup_dir=options["backup_dir"], sender=type(self))
+        with progress.shown(self, "Restoring media"):
+            result = media_restore(
+                allow_empty=options["allow_empty"], backup_dir=options["backup_dir"], sender=type(self)
+            )
         self.info(f"Synced {result.source} to {result.destination} ({result.duration:.1f}s)")

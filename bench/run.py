@@ -1,0 +1,292 @@
+"""The benchmark: django-rclone against the raw shell pipeline, in one run.
+
+Run with ``nox -s bench`` (or ``python -m pytest -p tests.conftest bench/run.py -s``). It is a
+pytest session only to reuse the throwaway PostgreSQL/MariaDB servers and the loopback S3 server
+of the test suite; it asserts nothing about timings and writes its findings to ``bench/results/``.
+
+For every database family, size and remote it generates data (80 % incompressible blobs, 20 %
+typical rows), then runs alternately, ``BENCH_REPEAT`` times each:
+
+- ours: ``backup()`` / ``restore()`` in a fresh child process (``bench.child``), which reports the
+  wall time of the operation and the peak RSS of our Python process;
+- raw: ``<dump argv> | rclone rcat <path>`` and ``rclone cat <path> | <restore argv>`` in bash,
+  with the very argv and environment the connector would use.
+
+Environment: BENCH_SIZES (MiB, default "50,1024"), BENCH_REPEAT (default 3), BENCH_DATABASES
+(default "sqlite,postgres,mysql"), BENCH_REMOTES (default "local,s3"), BENCH_QUICK=1 (sizes
+"10,100", repeat 2), BENCH_RESULTS (output folder).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import report
+from django_rclone.names import MANIFEST_SUFFIX
+
+ROOT = Path(__file__).resolve().parent.parent
+MIB = 1 << 20
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+SIZES = [int(s) for s in os.environ.get("BENCH_SIZES", "10,100" if QUICK else "50,1024").split(",")]
+REPEAT = int(os.environ.get("BENCH_REPEAT", "2" if QUICK else "3"))
+DATABASES = os.environ.get("BENCH_DATABASES", "sqlite,postgres,mysql").split(",")
+REMOTES = os.environ.get("BENCH_REMOTES", "local,s3").split(",")
+RESULTS = Path(os.environ.get("BENCH_RESULTS", ROOT / "bench" / "results"))
+ALIASES = {"sqlite": "default", "postgres": "postgres", "mysql": "mysql"}
+#: pg_dump settings compared for time and size (COMPRESSION connector option).
+#: Methods (lz4, zstd) need pg_dump 16+; with an older pg_dump their row records the error.
+COMPRESSIONS = ["0", "1", "6", "9", "lz4", "zstd:3"]
+#: Size of the typical-rows-only database the compression comparison dumps.
+COMPRESSION_MIB = int(os.environ.get("BENCH_COMPRESSION_MIB", "20" if QUICK else "200"))
+LISTING_OBJECTS = 10_000
+
+
+# -- data ---------------------------------------------------------------------------------------
+
+
+def _fill(alias: str, mib: int, blob_share: float = 0.8) -> None:
+    """Replace the bench tables of ``alias`` with about ``mib`` MiB: random blobs and typical rows."""
+    from django.db import connections
+
+    blobs = int(mib * blob_share)
+    rows = max(1000, int(mib * (1 - blob_share) * MIB / 330))
+    connection = connections[alias]
+    vendor = connection.vendor
+    blob_type = {"postgresql": "bytea", "mysql": "LONGBLOB", "sqlite": "BLOB"}[vendor]
+    serial = {"postgresql": "bigserial", "mysql": "BIGINT AUTO_INCREMENT", "sqlite": "INTEGER"}[vendor]
+    with connection.cursor() as cursor:
+        for table in ("bench_blob", "bench_rows"):
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        cursor.execute(f"CREATE TABLE bench_blob (id {serial} PRIMARY KEY, data {blob_type})")
+        cursor.execute(
+            f"CREATE TABLE bench_rows (id {serial} PRIMARY KEY, name VARCHAR(100), email VARCHAR(200), "
+            "created VARCHAR(40), body TEXT)"
+        )
+        for _ in range(blobs):
+            cursor.execute("INSERT INTO bench_blob (data) VALUES (%s)", [os.urandom(MIB)])
+        words = [
+            "lorem",
+            "ipsum",
+            "dolor",
+            "sit",
+            "amet",
+            "consectetur",
+            "adipiscing",
+            "elit",
+            "sed",
+            "do",
+            "eiusmod",
+            "tempor",
+        ]
+        batch = []
+        for i in range(rows):
+            body = " ".join(words[(i + k) % len(words)] for k in range(20 + i % 40))
+            batch.append((f"User {i}", f"user{i}@example.com", f"2024-01-{1 + i % 28:02d}T12:{i % 60:02d}:00", body))
+            if len(batch) == 5000:
+                cursor.executemany("INSERT INTO bench_rows (name, email, created, body) VALUES (%s, %s, %s, %s)", batch)
+                batch = []
+        if batch:
+            cursor.executemany("INSERT INTO bench_rows (name, email, created, body) VALUES (%s, %s, %s, %s)", batch)
+    if vendor == "postgresql":
+        connection.close()
+
+
+# -- runs ---------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _django_rclone(conf: dict[str, Any]) -> Iterator[None]:
+    from django.test import override_settings
+
+    with override_settings(DJANGO_RCLONE=conf):
+        yield
+
+
+def _ours(action: str, alias: str, conf: dict[str, Any], *extra: str) -> dict[str, Any]:
+    env = {**os.environ, "DJANGO_RCLONE_TEST_SETTINGS_JSON": json.dumps(conf), "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.child", action, alias, *extra],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.child {action} {alias} failed:\n{done.stderr.decode()[-4000:]}")
+    return dict(json.loads(done.stdout.decode().strip().splitlines()[-1]))
+
+
+def _raw(script: str, env: dict[str, str]) -> float:
+    """Wall time of a bash pipeline (``pipefail``: any failing stage fails the run)."""
+    clock = time.perf_counter()
+    done = subprocess.run(["bash", "-o", "pipefail", "-c", script], env=env, capture_output=True, check=False)
+    wall = time.perf_counter() - clock
+    if done.returncode != 0:
+        raise RuntimeError(f"raw pipeline failed ({done.returncode}): {script}\n{done.stderr.decode()[-4000:]}")
+    return wall
+
+
+def _connector(alias: str) -> Any:
+    from django_rclone.plugins import get_host
+    from django_rclone.resolution import resolve
+
+    return resolve(alias, get_host()).connector
+
+
+def _compare(alias: str, conf: dict[str, Any], label: str) -> list[dict[str, Any]]:
+    """Backup and restore, ours and raw alternately, REPEAT times; one row per operation."""
+    from django_rclone.conf import get_settings
+    from django_rclone.rclone import Rclone, join
+
+    rows = []
+    with _django_rclone(conf):
+        rclone = Rclone.from_settings(get_settings())
+        connector = _connector(alias)
+        try:
+            dump, restore = shlex.join(connector.dump_argv()), shlex.join(connector.restore_argv())
+            dump_env = {**connector.environment("DUMP"), **dict(rclone.env)}
+            restore_env = {**connector.environment("RESTORE"), **dict(rclone.env)}
+            raw_path = join(conf["REMOTE"], "raw", f"{alias}.bin")
+            ours: dict[str, list[dict[str, Any]]] = {"backup": [], "restore": []}
+            raw: dict[str, list[float]] = {"backup": [], "restore": []}
+            name = ""
+            for i in range(REPEAT):
+                for first in ("ours", "raw") if i % 2 == 0 else ("raw", "ours"):
+                    if first == "ours":
+                        run = _ours("backup", alias, conf)
+                        ours["backup"].append(run)
+                        name = run["name"]
+                    else:
+                        rcat = shlex.join(rclone.argv("rcat", raw_path))
+                        raw["backup"].append(_raw(f"{dump} | {rcat}", dump_env))
+            for i in range(REPEAT):
+                for first in ("ours", "raw") if i % 2 == 0 else ("raw", "ours"):
+                    if first == "ours":
+                        ours["restore"].append(_ours("restore", alias, conf, name))
+                    else:
+                        connector.prepare_restore()
+                        cat = shlex.join(rclone.argv("cat", raw_path))
+                        raw["restore"].append(_raw(f"{cat} | {restore}", restore_env))
+        finally:
+            connector.cleanup()
+    for op in ("backup", "restore"):
+        wall = statistics.median(r["wall"] for r in ours[op])
+        base = statistics.median(raw[op])
+        rows.append(
+            {
+                "case": label,
+                "operation": op,
+                "size_mib": ours["backup"][-1]["size"] / MIB,
+                "ours_s": wall,
+                "raw_s": base,
+                "ratio": wall / base,
+                "rss_mib": max(r["rss_kib"] for r in ours[op]) / 1024,
+                "rss_start_mib": max(r["rss_before_kib"] for r in ours[op]) / 1024,
+                "runs": REPEAT,
+            }
+        )
+    return rows
+
+
+def _listing(remote: Path) -> list[dict[str, Any]]:
+    """listbackups and retention over LISTING_OBJECTS objects (half data, half manifests)."""
+    from django.core.management import call_command
+
+    folder = remote / "db"
+    folder.mkdir(parents=True)
+    for i in range(LISTING_OBJECTS // 2):
+        stamp = f"2020-01-01-{i // 3600:02d}{i // 60 % 60:02d}{i % 60:02d}"
+        name = f"default-{stamp}.sqlite3"
+        (folder / name).write_bytes(b"x")
+        (folder / (name + MANIFEST_SUFFIX)).write_bytes(b"{}")
+    conf = {"REMOTE": str(remote)}
+    timings = []
+    with _django_rclone(conf):
+        import io
+
+        for label, args in (
+            ("listbackups (10,000 objects)", ["listbackups"]),
+            ("cleanbackups --dry-run (10,000 objects)", ["cleanbackups", "--dry-run", "-d", "default", "--keep", "10"]),
+            (
+                "cleanbackups, deletes 5 backups",
+                ["cleanbackups", "-d", "default", "--keep", str(LISTING_OBJECTS // 2 - 5)],
+            ),
+        ):
+            clock = time.perf_counter()
+            call_command(*args, stdout=io.StringIO())
+            timings.append({"what": label, "seconds": time.perf_counter() - clock})
+    return timings
+
+
+def _compression(conf: dict[str, Any]) -> list[dict[str, Any]]:
+    """pg_dump --format=custom time and size per COMPRESSION setting (dump to /dev/null: the tool alone)."""
+    rows = []
+    for setting in COMPRESSIONS:
+        connectors = {"postgres": {"COMPRESSION": setting}}
+        with _django_rclone({**conf, "CONNECTORS": connectors}):
+            connector = _connector("postgres")
+            try:
+                argv, env = connector.dump_argv(), connector.environment("DUMP")
+                clock = time.perf_counter()
+                done = subprocess.run(argv, env=env, capture_output=True, check=False)
+                wall = time.perf_counter() - clock
+            finally:
+                connector.cleanup()
+        if done.returncode != 0:
+            rows.append({"setting": setting, "error": done.stderr.decode(errors="replace").strip()[-200:]})
+            continue
+        rows.append({"setting": setting, "seconds": wall, "size_mib": len(done.stdout) / MIB})
+    return rows
+
+
+def test_benchmark(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    results: dict[str, Any] = {
+        "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}, load {os.getloadavg()[0]:.1f}",
+        "python": platform.python_version(),
+        "repeat": REPEAT,
+        "pipeline": [],
+    }
+    s3 = request.getfixturevalue("loopback_s3") if "s3" in REMOTES else None
+    remotes: dict[str, Callable[[str], dict[str, Any]]] = {}
+    if "local" in REMOTES:
+        remotes["local"] = lambda key: {"REMOTE": str(tmp_path / "remote" / key)}
+    if s3 is not None:
+        remotes["s3"] = lambda key: {"REMOTE": s3.remote(key), "RCLONE_ENV": s3.env}
+    for family in DATABASES:
+        alias = ALIASES[family]
+        request.getfixturevalue({"sqlite": "sqlite_db", "postgres": "pg_db", "mysql": "mysql_db"}[family])
+        for mib in SIZES:
+            _fill(alias, mib)
+            for remote_kind, make in remotes.items():
+                label = f"{family} {mib} MiB {remote_kind}"
+                rows = _compare(alias, make(f"{family}-{mib}"), label)
+                results["pipeline"] += rows
+                for row in rows:
+                    print(
+                        f"{label} {row['operation']}: ours {row['ours_s']:.2f}s raw {row['raw_s']:.2f}s "
+                        f"ratio {row['ratio']:.3f} rss {row['rss_mib']:.0f} MiB",
+                        flush=True,
+                    )
+        if family == "postgres":
+            _fill(alias, COMPRESSION_MIB, blob_share=0.0)
+            results["compression_mib"] = COMPRESSION_MIB
+            results["compression"] = _compression({"REMOTE": str(tmp_path / "unused")})
+    results["listing"] = _listing(tmp_path / "listing")
+    results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    report.write(results, RESULTS)

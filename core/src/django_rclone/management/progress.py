@@ -1,0 +1,81 @@
+"""The terminal progress line of the management commands.
+
+On a terminal (stderr is a TTY) and at verbosity 1 or more, long operations redraw one line with
+bytes so far, average rate and elapsed time, at most a few times a second. Anywhere else (cron,
+pipes, CI logs) nothing is drawn, and the command prints only its one-line summary; ``-v 0``
+prints nothing but errors. The line goes to stderr so that stdout stays clean for the summary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from django_rclone import progress
+from django_rclone.management.base import human_size
+
+#: Seconds between two redraws: often enough to look alive, rare enough to cost nothing.
+REDRAW_INTERVAL = 0.25
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class TerminalProgress(progress.Throughput):
+    """Redraws ``label: 1.2 GiB  85.3 MiB/s  0:14`` in place on a terminal stream."""
+
+    def __init__(self, stream: Any, label: str) -> None:
+        super().__init__()
+        self.stream = stream
+        self.label = label
+        self.drawn = 0
+        self.last_draw = 0.0
+
+    def line(self) -> str:
+        return f"{self.label}: {human_size(self.done)}  {human_size(self.rate)}/s  {_clock(self.elapsed)}"
+
+    def update(self, done: int) -> None:
+        super().update(done)
+        now = time.monotonic()
+        if now - self.last_draw >= REDRAW_INTERVAL:
+            self.last_draw = now
+            self.draw()
+
+    def draw(self) -> None:
+        text = self.line()
+        self.stream.write("\r" + text.ljust(self.drawn), ending="", style_func=lambda s: s)
+        self.stream.flush()
+        self.drawn = len(text)
+
+    def clear(self) -> None:
+        if self.drawn:
+            self.stream.write("\r" + " " * self.drawn + "\r", ending="", style_func=lambda s: s)
+            self.stream.flush()
+            self.drawn = 0
+
+
+def wants_progress(command: Any) -> bool:
+    """True when ``command`` runs at verbosity >= 1 with stderr on a terminal."""
+    isatty = getattr(command.stderr, "isatty", None)
+    return getattr(command, "verbosity", 1) >= 1 and bool(isatty and isatty())
+
+
+@contextlib.contextmanager
+def shown(command: Any, label: str) -> Iterator[TerminalProgress | None]:
+    """Show a progress line for the operations inside the block when :func:`wants_progress`.
+
+    The line is erased when the block ends (successfully or not), so the summary or the error
+    message that follows starts on a clean line.
+    """
+    display = TerminalProgress(command.stderr, label) if wants_progress(command) else None
+    try:
+        with progress.reporting(display):
+            yield display
+    finally:
+        if display is not None:
+            display.clear()
