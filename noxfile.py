@@ -5,6 +5,7 @@ nox -s tests         # the whole test suite on every supported Python
 nox -s lint typecheck
 nox -s docs          # the documentation site, mkdocs build --strict
 nox -s build         # wheels + sdists, twine check, then a backup from the wheels in a fresh venv
+nox -s bench         # ours against the raw shell pipeline; writes bench/results/ (not run by default)
 """
 
 from __future__ import annotations
