@@ -6,7 +6,12 @@ import hashlib
 import sqlite3
 from pathlib import Path
 
+import pytest
+from django.core.management import call_command
 from django.db import connections
+
+from tests.plugins.sqlite.test_roundtrip import snapshot
+from tests.testapp.models import Author
 
 
 def db_path(alias: str = "default") -> Path:
@@ -41,3 +46,17 @@ def corrupt(obj: Path) -> None:
 
 def leftovers(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.name.startswith(".django-rclone-restore-"))
+
+
+def assert_unverified_restore_fails_and_changes_nothing(error: str) -> None:
+    """Change a row, restore the (damaged) newest backup with --skip-verify: the restore must fail
+    with ``error`` and leave the live file byte-for-byte as it was, with no scratch files left."""
+    Author.objects.create(name="Carol")
+    expected = snapshot()
+    connections["default"].close()
+    before = digest(db_path())
+    with pytest.raises(Exception, match=error):
+        call_command("dbrestore", "--noinput", "--skip-verify", verbosity=0)
+    assert digest(db_path()) == before
+    assert snapshot() == expected
+    assert leftovers(db_path().parent) == []
