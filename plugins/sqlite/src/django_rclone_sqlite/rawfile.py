@@ -31,7 +31,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
-CHUNK = 1 << 20
+from django_rclone_sqlite.fdcopy import copy_fd
+
 HEADER = b"SQLite format 3\x00"
 SIDE_FILES = ("-journal", "-wal", "-shm")
 
@@ -55,23 +56,10 @@ def _uri(path: Path, mode: str) -> str:
     return f"file:{quote(str(path.resolve()))}?mode={mode}"
 
 
-def _pump(src: int, dst: int) -> None:
-    """Copy every byte from file descriptor ``src`` to ``dst``."""
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
-    while True:
-        n = os.readv(src, [buf])
-        if n == 0:
-            return
-        chunk = view[:n]
-        while chunk:
-            chunk = chunk[os.write(dst, chunk) :]
-
-
 def _stream_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
-        _pump(fd, sys.stdout.buffer.fileno())
+        copy_fd(fd, sys.stdout.buffer.fileno())
     finally:
         os.close(fd)
 
@@ -160,7 +148,7 @@ def restore(name: str, *, rename: bool) -> None:
     try:
         fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            _pump(sys.stdin.buffer.fileno(), fd)
+            copy_fd(sys.stdin.buffer.fileno(), fd)
             os.fsync(fd)
         finally:
             os.close(fd)

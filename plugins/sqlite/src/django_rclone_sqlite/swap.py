@@ -19,7 +19,8 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-CHUNK = 1 << 20
+from django_rclone_sqlite.fdcopy import copy_fd
+
 TAIL = 256
 
 
@@ -35,17 +36,12 @@ def _feed(child: subprocess.Popen[bytes]) -> bytes:
     """Copy our stdin to the child's stdin; return the last bytes seen."""
     assert child.stdin is not None
     tail = b""
-    src, dst = sys.stdin.buffer.fileno(), child.stdin.fileno()
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
-    while True:
-        n = os.readv(src, [buf])
-        if n == 0:
-            break
-        chunk = view[:n]
-        while chunk:
-            chunk = chunk[os.write(dst, chunk) :]
-        tail = (tail + bytes(view[max(0, n - TAIL) : n]))[-TAIL:]
+
+    def keep_tail(chunk: memoryview) -> None:
+        nonlocal tail
+        tail = (tail + bytes(chunk[-TAIL:]))[-TAIL:]
+
+    copy_fd(sys.stdin.buffer.fileno(), child.stdin.fileno(), keep_tail)
     child.stdin.close()
     return tail
 
