@@ -52,8 +52,20 @@ def decisions(
     now: datetime | None = None,
 ) -> list[Decision]:
     """The policy's verdict on every committed backup of ``database``, newest first, with reasons."""
-    committed = [(e.name, e.timestamp) for e in catalog.committed(conf, rclone, database)]
-    return decide(committed, policy_for(conf, database, keep), now or datetime.now(timezone.utc), frozenset(protect))
+    committed = catalog.committed(conf, rclone, database)
+    return _verdicts(conf, database, committed, keep, protect, now or datetime.now(timezone.utc))
+
+
+def _verdicts(
+    conf: RcloneSettings,
+    database: str,
+    committed: list[BackupEntry],
+    keep: int | None,
+    protect: Iterable[str],
+    moment: datetime,
+) -> list[Decision]:
+    entries = [(e.name, e.timestamp) for e in committed]
+    return decide(entries, policy_for(conf, database, keep), moment, frozenset(protect))
 
 
 def plan(
@@ -70,9 +82,7 @@ def plan(
     policy = policy_for(conf, database, keep)
     entries = catalog.scan(conf, rclone, database)
     committed = [e for e in entries if e.committed]
-    verdicts = {
-        d.name: d for d in decide([(e.name, e.timestamp) for e in committed], policy, moment, frozenset(protected))
-    }
+    verdicts = {d.name: d for d in _verdicts(conf, database, committed, keep, protected, moment)}
     if policy.last_only:
         why = f"beyond the newest {policy.last} backups of {database!r}"
     else:
