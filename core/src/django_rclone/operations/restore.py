@@ -10,13 +10,13 @@ from typing import Any
 from django.db import connections
 
 from django_rclone import catalog, names
-from django_rclone.conf import get_settings
+from django_rclone.conf import RcloneSettings, get_settings
 from django_rclone.exceptions import BackupNotFound, DjangoRcloneError, IncompatibleBackup, IntegrityError
 from django_rclone.failures import DOWNLOAD, PREPARE, RESTORE, reached, reports_failures
 from django_rclone.interrupts import interruptible
 from django_rclone.manifest import Manifest
 from django_rclone.pipeline import Expected, stream_digest, stream_restore
-from django_rclone.plugins import get_host
+from django_rclone.plugins import PluginHost, get_host
 from django_rclone.rclone import Rclone
 from django_rclone.resolution import Resolution, resolve
 from django_rclone.run_options import apply_run_options
@@ -117,11 +117,32 @@ def check_compatible(database: str, name: str, force: bool = False, verify: bool
     conf = get_settings()
     rclone = Rclone.from_settings(conf)
     host = get_host()
-    resolution = resolve(database, host)
+    resolution = resolve(database, host)  # an unknown alias is the first thing to report
+    _, _, manifest = _inspect(conf, rclone, name, verify)
+    return _compatibility_notes(conf, host, resolution, database, name, manifest, force)
+
+
+def _inspect(
+    conf: RcloneSettings, rclone: Rclone, name: str, verify: bool
+) -> tuple[str, dict[str, Any], Manifest | None]:
+    """The backup's remote path, its lsjson record and its manifest (``None`` if it has none);
+    ``BackupNotFound`` if the object is missing."""
     path = catalog.db_path(conf, names.check_name(name))
-    if rclone.stat(path) is None:
+    record = rclone.stat(path)
+    if record is None:
         raise BackupNotFound(f"backup {name!r} does not exist in {catalog.db_folder(conf)}")
-    manifest = _load_manifest(rclone, path, lenient=not verify)
+    return path, record, _load_manifest(rclone, path, lenient=not verify)
+
+
+def _compatibility_notes(
+    conf: RcloneSettings,
+    host: PluginHost,
+    resolution: Resolution,
+    database: str,
+    name: str,
+    manifest: Manifest | None,
+    force: bool,
+) -> list[str]:
     problems = mismatches(resolution, name, manifest, host.extension(resolution.connector, database))
     if problems and not force:
         raise IncompatibleBackup(
@@ -159,17 +180,13 @@ def restore(
     conf = get_settings()
     rclone = Rclone.from_settings(conf)
     host = get_host()
-    connector = resolve(database, host).connector
+    resolution = resolve(database, host)
+    connector = resolution.connector
     apply_run_options(connector, connector_options or {})
     name = select(database, input_path)
     reached(PREPARE, path=name)
-    notes = check_compatible(database, name, force, verify)
-    path = catalog.db_path(conf, name)
-    record = rclone.stat(path)
-    if record is None:
-        raise BackupNotFound(f"backup {name!r} does not exist in {catalog.db_folder(conf)}")
-    warnings: list[str] = list(notes)
-    manifest = _load_manifest(rclone, path, lenient=not verify)
+    path, record, manifest = _inspect(conf, rclone, name, verify)
+    warnings = _compatibility_notes(conf, host, resolution, database, name, manifest, force)
     expected = None
     if manifest is None:
         warnings.append(f"{name} has no manifest: restoring without a size and checksum check")
