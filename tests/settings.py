@@ -27,10 +27,38 @@ MYSQL_PORT = int(os.environ.get("DJANGO_RCLONE_TEST_MYSQL_PORT", "33069"))
 MYSQL_SOCKET = str(RUN_DIR / "mariadb" / "mysqld.sock")
 
 INSTALLED_APPS = [
+    "django.contrib.admin",
     "django.contrib.contenttypes",
     "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
     "django_rclone",
     "tests.testapp",
+]
+# The admin (for the backup status page, tests/core/test_status_page.py).
+ROOT_URLCONF = "tests.urls"
+STATIC_URL = "/static/"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
 ]
 if GIS_AVAILABLE:
     INSTALLED_APPS += ["django.contrib.gis", "tests.gisapp"]

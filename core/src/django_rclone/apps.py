@@ -5,6 +5,7 @@ from django.apps import AppConfig
 
 class DjangoRcloneConfig(AppConfig):
     name = "django_rclone"
+    default_auto_field = "django.db.models.AutoField"
     verbose_name = "django-rclone"
 
     def ready(self) -> None:
