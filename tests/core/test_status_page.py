@@ -59,11 +59,14 @@ def test_staff_with_the_permission_see_table_chart_and_retention_plan(
     assert page.status_code == 200
     html = page.content.decode()
     assert 'id="backup-status"' in html
-    assert newest in html and "no backup" in html  # the other aliases have none yet
+    assert newest in html
+    assert "no backup" in html
     assert html.count('class="size"') == 2  # one bar per backup of default
     assert html.count('class="duration"') == 2
     plan = html.split("Next clean-up", 1)[1]
-    assert older in plan and "beyond the newest 1" in plan and newest not in plan.split("</ul>", 1)[0]
+    assert older in plan
+    assert "beyond the newest 1" in plan
+    assert newest not in plan.split("</ul>", 1)[0]
     assert "<form" not in html.split('id="content-main"', 1)[1]  # nothing to press
     # Looking is read-only: the retention plan was shown, not carried out.
     assert {p.name for p in (remote / "db").iterdir() if not p.name.endswith(".manifest.json")} >= {newest, older}
@@ -91,7 +94,7 @@ def test_a_slow_remote_gives_a_notice_not_a_hung_page(
     call_command("dbbackup", verbosity=0)
     real = shutil.which("rclone") or str(Path(sys.executable).parent / "rclone")
     slow = tmp_path / "slow-rclone"
-    slow.write_text(f"#!/bin/sh\nsleep 3\nexec {real} \"$@\"\n")
+    slow.write_text(f'#!/bin/sh\nsleep 3\nexec {real} "$@"\n')
     slow.chmod(0o755)
     rclone_settings(RCLONE_BINARY=str(slow))
     monkeypatch.setattr(status, "STATUS_TIMEOUT", 0.5)
@@ -103,7 +106,8 @@ def test_a_slow_remote_gives_a_notice_not_a_hung_page(
     assert "did not answer within 0.5 s" in page
     monkeypatch.setattr(status, "STATUS_TIMEOUT", 30.0)
     page = client.get(URL).content.decode()  # the background read finishes and is shown
-    assert 'class="size"' in page and "did not answer" not in page
+    assert 'class="size"' in page
+    assert "did not answer" not in page
 
 
 def test_an_unreachable_remote_is_reported_on_the_page(
@@ -174,7 +178,8 @@ def test_a_browser_renders_the_table_and_the_chart(
     subprocess.run([*base, f"--screenshot={shot}", url], check=True, capture_output=True, timeout=120, env=env)
     dom = subprocess.run([*base, "--dump-dom", url], check=True, capture_output=True, timeout=120, env=env)
     html = dom.stdout.decode()
-    assert 'id="backup-status"' in html and "django-rclone-chart" in html
+    assert 'id="backup-status"' in html
+    assert "django-rclone-chart" in html
     image = Image.open(shot).convert("RGB")
     colours = image.getcolors(maxcolors=1 << 20) or []
     bars = sum(n for n, rgb in colours if rgb == (0x2E, 0x86, 0xC1))

@@ -170,9 +170,7 @@ def report(timeout: float | None = None, ttl: float | None = None) -> tuple[Stat
     """
     conf = get_settings()
     wait = STATUS_TIMEOUT if timeout is None else timeout
-    found, fresh = _cache.get(
-        catalog.db_folder(conf), collect, STATUS_CACHE_SECONDS if ttl is None else ttl, wait
-    )
+    found, fresh = _cache.get(catalog.db_folder(conf), collect, STATUS_CACHE_SECONDS if ttl is None else ttl, wait)
     if fresh:
         return found, ""
     notice = (
@@ -232,7 +230,7 @@ def chart_svg(points: list[BackupEntry], width: int = 640, height: int = 180) ->
         f'<text x="{pad_l + inner_w + 6}" y="{pad_t + 10}" font-size="11" fill="{DURATION_COLOUR}">'
         f"{max_duration:.0f} s</text>",
     ]
-    for i, (entry, duration) in enumerate(zip(points, durations)):
+    for i, (entry, duration) in enumerate(zip(points, durations, strict=False)):
         x = pad_l + i * step + (step - bar) / 2
         h = max(1.0, inner_h * entry.size / max_size)
         parts.append(
@@ -247,7 +245,8 @@ def chart_svg(points: list[BackupEntry], width: int = 640, height: int = 180) ->
             )
     first, last = points[0].timestamp, points[-1].timestamp
     parts.append(
-        f'<text x="{pad_l}" y="{height - 8}" font-size="11" fill="#555">{escape(first.strftime("%Y-%m-%d %H:%M"))}</text>'
+        f'<text x="{pad_l}" y="{height - 8}" font-size="11" fill="#555">'
+        f"{escape(first.strftime('%Y-%m-%d %H:%M'))}</text>"
     )
     parts.append(
         f'<text x="{pad_l + inner_w}" y="{height - 8}" font-size="11" text-anchor="end" fill="#555">'

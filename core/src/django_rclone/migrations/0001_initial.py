@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     initial = True
-    dependencies: list[tuple[str, str]] = []
+    dependencies = []  # type: ignore[var-annotated]
 
     operations = [
         migrations.CreateModel(
