@@ -13,3 +13,7 @@ class DjangoRcloneConfig(AppConfig):
         from django_rclone import checks
 
         checks.register()
+        # Monitoring pings ride on the operations' signals; without PING_URLS they send nothing.
+        from django_rclone import pings
+
+        pings.connect()

@@ -18,6 +18,7 @@ from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
+from django_rclone.pings import PingTargets, parse_ping_urls, parse_timeout
 from django_rclone.retention_policy import RetentionSettings, parse_retention
 
 DEFAULTS: dict[str, Any] = {
@@ -36,6 +37,9 @@ DEFAULTS: dict[str, Any] = {
     # Retention policy (see retention_policy.py); None keeps the newest DB_CLEANUP_KEEP.
     "DB_RETENTION": None,
     "STREAM_CHUNK_SIZE": None,
+    # Monitoring pings (see pings.py): {"backup": URL or {"start"/"success"/"failure": URL}}.
+    "PING_URLS": {},
+    "PING_TIMEOUT": 10,
 }
 
 TEMPLATE_FIELDS = frozenset({"database", "datetime", "ext", "servername"})
@@ -122,6 +126,8 @@ class RcloneSettings:
     connector_mapping: Mapping[str, Any] = field(default_factory=dict)
     db_retention: RetentionSettings = field(default_factory=lambda: RetentionSettings(None, {}))
     stream_chunk_size: str | None = None
+    ping_urls: Mapping[str, PingTargets] = field(default_factory=dict)
+    ping_timeout: float = 10.0
 
 
 def _fail(key: str, problem: str, fix: str) -> ImproperlyConfigured:
@@ -267,6 +273,8 @@ def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
         connector_mapping=dict(merged["CONNECTOR_MAPPING"]),
         db_retention=parse_retention(merged["DB_RETENTION"], list(getattr(django_settings, "DATABASES", {}))),
         stream_chunk_size=_check_chunk_size(merged["STREAM_CHUNK_SIZE"]),
+        ping_urls=parse_ping_urls(merged["PING_URLS"]),
+        ping_timeout=parse_timeout(merged["PING_TIMEOUT"]),
     )
 
 
