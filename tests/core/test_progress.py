@@ -17,7 +17,17 @@ from django.test import override_settings
 from django_rclone import progress
 from django_rclone.management import progress as display
 
-LINE = re.compile(r"Backing up 'default': [\d.]+ (B|KiB|MiB)  [\d.]+ (B|KiB|MiB|GiB)/s  \d+:\d\d")
+SIZE = r"[\d.]+ (?:B|KiB|MiB|GiB)"
+CLOCK = r"\d+:\d\d"
+#: A backup's line: bytes, then the estimate from the database's size (SQLite: the file's size),
+#: marked as one, or the note that the dump outgrew it; then rate, elapsed and the time left.
+LINE = re.compile(
+    rf"Backing up 'default': {SIZE}"
+    rf"(?: of ~{SIZE} \(est\. \d+%\)  {SIZE}/s  {CLOCK}  ~(?:{CLOCK}|-:--) left"
+    rf"| \(more than the ~{SIZE} estimate\)  {SIZE}/s  {CLOCK})"
+)
+#: A restore's or verify's line: the manifest's size is exact.
+KNOWN = re.compile(rf"(?P<label>[^:]+): (?P<done>{SIZE}) of (?P<total>{SIZE}) \((?P<percent>\d+)%\)  {SIZE}/s  {CLOCK}  (?:{CLOCK}|-:--) left")
 
 
 def _fill(mib: int) -> None:
@@ -112,17 +122,63 @@ def test_verbosity_zero_is_silent_even_on_a_terminal(remote: Path, sqlite_db: st
     assert out.getvalue() == ""
 
 
-def test_restore_progress_on_tty(remote: Path, sqlite_db: str, every_chunk: None) -> None:
+def _known_total_draws(screen: str, label: str, total: int) -> list[re.Match[str]]:
+    """The redraws of ``screen``, each checked to show ``total`` (from the manifest) and a percent
+    that matches the bytes drawn and never goes down."""
+    draws = [KNOWN.fullmatch(part.rstrip()) for part in screen.split("\r") if part.strip()]
+    assert len(draws) >= 3 and all(draws), screen
+    matches = [m for m in draws if m is not None]
+    assert all(m["label"] == label and _bytes(f"x: {m['total']}") == pytest.approx(total, rel=0.05) for m in matches)
+    percents = [int(m["percent"]) for m in matches]
+    assert percents == sorted(percents) and percents[-1] <= 100
+    for m in matches:  # the percent is the bytes drawn over the total (sizes print rounded to 0.1)
+        assert abs(_bytes(f"x: {m['done']}") * 100 / total - int(m["percent"])) <= 3
+    return matches
+
+
+def test_restore_progress_on_tty_shows_percent_and_time_left(
+    remote: Path, sqlite_db: str, every_chunk: None
+) -> None:
     _fill(4)
     call_command("dbbackup", stdout=io.StringIO(), stderr=io.StringIO())
+    [backup] = [p for p in (remote / "db").iterdir() if not p.name.endswith(".json")]
     terminal = _Terminal()
     try:
         call_command("dbrestore", "--noinput", stdout=io.StringIO(), stderr=terminal.slave)
     finally:
         screen = terminal.close()
-    draws = [part for part in screen.split("\r") if part.strip()]
-    assert len(draws) >= 3, screen
-    assert all(part.startswith("Restoring 'default': ") for part in draws), draws
+    _known_total_draws(screen, "Restoring 'default'", backup.stat().st_size)
+
+
+def test_verify_progress_on_tty_shows_percent(remote: Path, sqlite_db: str, every_chunk: None) -> None:
+    _fill(4)
+    call_command("dbbackup", stdout=io.StringIO(), stderr=io.StringIO())
+    [backup] = [p for p in (remote / "db").iterdir() if not p.name.endswith(".json")]
+    terminal = _Terminal()
+    out = io.StringIO()
+    try:
+        call_command("verifybackups", stdout=out, stderr=terminal.slave)
+    finally:
+        screen = terminal.close()
+    _known_total_draws(screen, "Verifying", backup.stat().st_size)
+    assert out.getvalue().startswith("OK ")
+
+
+def test_backup_estimate_comes_from_the_database_file(remote: Path, sqlite_db: str, every_chunk: None) -> None:
+    _fill(4)
+    connections["default"].close()
+    file_size = Path(connections.databases["default"]["NAME"]).stat().st_size
+    terminal = _Terminal()
+    try:
+        call_command("dbbackup", stdout=io.StringIO(), stderr=terminal.slave)
+    finally:
+        screen = terminal.close()
+    draws = [part.rstrip() for part in screen.split("\r") if part.strip()]
+    estimates = [re.search(rf"~({SIZE})", d) for d in draws]
+    assert all(estimates), draws
+    assert all(_bytes(f"x: {m[1]}") == pytest.approx(file_size, rel=0.05) for m in estimates if m), draws
+    # random blobs dump as hex text, twice the file: the line says the estimate was outgrown
+    assert "(est. " in draws[0] and "more than the" in draws[-1], draws
 
 
 def test_media_progress_reports_rclone_bytes(remote: Path, tmp_path: Path) -> None:

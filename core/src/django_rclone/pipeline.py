@@ -277,6 +277,7 @@ def stream_digest(producer: Stage) -> StreamStats:
     _widen(src)
     hasher = hashlib.sha256()
     size = 0
+    report = progress.active()
     with _supervised([producer]):
         buf = bytearray(CHUNK_SIZE)
         view = memoryview(buf)
@@ -286,6 +287,8 @@ def stream_digest(producer: Stage) -> StreamStats:
                 break
             hasher.update(view[:n])
             size += n
+            if report is not None:
+                report.update(size)
         producer.proc.wait()
         _close(producer.proc.stdout)
         if producer.proc.returncode != 0:

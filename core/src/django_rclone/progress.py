@@ -34,6 +34,19 @@ def advance(done: int) -> None:
         reporter.update(done)
 
 
+def expect(total: int | None, *, estimated: bool = False) -> None:
+    """Tell the active reporter how many bytes the next stream should carry.
+
+    ``total`` comes from a manifest (restore, verify: exact) or from the connector's
+    ``estimated_size()`` (backup: ``estimated=True``, since a dump is rarely the size of the
+    database); ``None`` means unknown. Reporters without an ``expect`` method ignore it.
+    """
+    reporter = _current.get()
+    method = getattr(reporter, "expect", None)
+    if method is not None:
+        method(total, estimated=estimated)
+
+
 def active() -> Reporter | None:
     """The reporter installed in this context, or ``None``."""
     return _current.get()

@@ -258,3 +258,18 @@ def test_tool_versions_are_recorded(pg_db: str) -> None:
     versions = resolve("postgres").connector.tool_versions()
     assert set(versions) == {"pg_dump", "pg_restore"}
     assert all("PostgreSQL" in v for v in versions.values())
+
+
+def test_estimated_size_is_the_database_size(pg_db: str, rclone_settings: Settings) -> None:
+    """The progress line's estimate: psql's answer equals what the server reports to Django."""
+    from django.db import connections
+
+    from django_rclone.resolution import resolve
+
+    populate(pg_db)
+    with connections[pg_db].cursor() as cursor:
+        cursor.execute("SELECT pg_database_size(current_database())")
+        [(expected,)] = cursor.fetchall()
+    assert resolve(pg_db).connector.estimated_size() == expected
+    use(rclone_settings, PG_DUMP, PORT="1")  # nothing listens there: no estimate, no error
+    assert resolve(pg_db).connector.estimated_size() is None

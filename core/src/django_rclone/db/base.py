@@ -134,6 +134,15 @@ class BaseConnector:
         """Versions of the tools this connector runs, recorded in the backup's manifest."""
         return {}
 
+    def estimated_size(self) -> int | None:
+        """The database's size in bytes as the engine reports it, or ``None`` (the default) when unknown.
+
+        Only the progress line uses it, as an estimate of the backup's size (shown as one: a
+        compressed dump is smaller, SQL text can be larger). Called once before a dump; it must be
+        quick, read-only and never raise (return ``None`` instead).
+        """
+        return None
+
     def cleanup(self) -> None:
         """Called by the core once every process of a backup or restore has ended, on every path
         (success, failure, interruption). Removes the private files made by ``secret_file()``."""

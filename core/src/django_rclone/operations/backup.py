@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from django_rclone import __version__, catalog, names
+from django_rclone import __version__, catalog, names, progress
 from django_rclone.conf import get_settings
 from django_rclone.db.base import BaseConnector
 from django_rclone.exceptions import DjangoRcloneError
@@ -105,6 +105,7 @@ def backup(
                 name, started = _free_name(conf, rclone, database, ext, servername)
             path = catalog.db_path(conf, name)
             reached(DUMP, path=name)
+            progress.expect(_estimate(connector), estimated=True)
             try:
                 stats = _stream(host, connector, database, rclone, path)
                 metadata = connector.dump_finished()
@@ -157,6 +158,18 @@ def _stream(host: PluginHost, connector: BaseConnector, database: str, rclone: R
         tool_stage(dump, connector, "DUMP").stop()
         raise
     return stream_backup(tool_stage(dump, connector, "DUMP"), rclone_stage(rcat, "rcat"))
+
+
+def _estimate(connector: BaseConnector) -> int | None:
+    """The connector's guess of the dump's size for the progress line; a broken guess is no guess."""
+    method = getattr(connector, "estimated_size", None)  # adapted structural connectors lack it
+    if method is None:
+        return None
+    try:
+        size = method()
+    except Exception:
+        return None
+    return size if isinstance(size, int) and size > 0 else None
 
 
 def _discard(rclone: Rclone, path: str) -> None:

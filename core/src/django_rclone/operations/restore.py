@@ -9,7 +9,7 @@ from typing import Any
 
 from django.db import connections
 
-from django_rclone import catalog, names
+from django_rclone import catalog, names, progress
 from django_rclone.conf import RcloneSettings, get_settings
 from django_rclone.exceptions import BackupNotFound, DjangoRcloneError, IncompatibleBackup, IntegrityError
 from django_rclone.failures import DOWNLOAD, PREPARE, RESTORE, reached, reports_failures
@@ -199,8 +199,10 @@ def restore(
                 f"{name} is {record.get('Size')} bytes on the remote but its manifest says {manifest.size}; "
                 "nothing was restored (use --skip-verify to restore it anyway)"
             )
+    size = manifest.size if manifest is not None else int(record.get("Size", -1))
     if connector.verify_before_restore and expected is not None:
         reached(DOWNLOAD)
+        progress.expect(size)
         with interruptible():
             check = stream_digest(rclone_stage(rclone.cat(path), "cat"))
         if (check.size, check.sha256) != (expected.size, expected.sha256):
@@ -211,6 +213,7 @@ def restore(
             connection.close()
     clock = time.monotonic()
     reached(RESTORE)
+    progress.expect(size if size >= 0 else None)
     try:
         with interruptible():
             connector.prepare_restore()

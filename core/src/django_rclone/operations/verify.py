@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from django_rclone import catalog, names
 from django_rclone.conf import get_settings
 from django_rclone.exceptions import DjangoRcloneError
 from django_rclone.interrupts import interruptible
 from django_rclone.manifest import Manifest
+from django_rclone import progress
 from django_rclone.pipeline import stream_digest
 from django_rclone.rclone import Rclone
 from django_rclone.stages import rclone_stage
@@ -44,6 +47,7 @@ def verify_backup(name: str, max_age_hours: float | None = None) -> VerifyResult
         manifest = Manifest.from_bytes(rclone.cat_bytes(path + names.MANIFEST_SUFFIX))
     except (ValueError, TypeError) as exc:
         return VerifyResult(name, database, False, f"unreadable manifest ({exc})")
+    progress.expect(manifest.size)
     try:
         with interruptible():
             stats = stream_digest(rclone_stage(rclone.cat(path), "cat"))
@@ -69,3 +73,54 @@ def verify_latest(database: str | None = None, max_age_hours: float | None = Non
     for entry in entries:  # newest first
         newest.setdefault(entry.database, entry.name)
     return [verify_backup(name, max_age_hours) for name in newest.values()]
+
+
+def sample_period(percent: float) -> int:
+    """Days a ``--sample percent`` rotation takes to re-read every backup: ``floor(100 / percent)``.
+
+    Each day re-reads the backups in one of that many slots, so the share per day is ``1/period``,
+    which is at least ``percent`` (``--sample 30`` re-reads a third each day, everything in 3 days).
+    """
+    if not 0 < percent <= 100:
+        raise ValueError(f"sample percent must be above 0 and at most 100, not {percent!r}")
+    return max(1, math.floor(100 / percent))
+
+
+def in_sample(name: str, percent: float, day: date) -> bool:
+    """Whether backup ``name`` is re-read on ``day``: its slot (a hash of the name, fixed for the
+    backup's life) is the day's slot. Stateless, so the remote is only read, and a backup's turn
+    does not move when others are added or deleted."""
+    period = sample_period(percent)
+    slot = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") % period
+    return slot == day.toordinal() % period
+
+
+def sampled(names_: list[str], percent: float, day: date | None = None) -> list[str]:
+    """The names among ``names_`` whose turn is ``day`` (default: today in UTC)."""
+    day = day or datetime.now(timezone.utc).date()
+    return [name for name in names_ if in_sample(name, percent, day)]
+
+
+def verify_sample(
+    percent: float,
+    database: str | None = None,
+    max_age_hours: float | None = None,
+    day: date | None = None,
+) -> list[VerifyResult]:
+    """The newest backup of each alias (checked against ``max_age_hours``) plus the share of all
+    committed backups whose turn is ``day`` (see :func:`in_sample`), each verified once.
+
+    Run daily, every backup is re-read at least once every ``sample_period(percent)`` days.
+    """
+    conf = get_settings()
+    entries = catalog.committed(conf, Rclone.from_settings(conf), database)
+    if database is not None and not entries:
+        return [VerifyResult("", database, False, f"no backups of database {database!r}")]
+    newest: dict[str, str] = {}
+    for entry in entries:  # newest first
+        newest.setdefault(entry.database, entry.name)
+    results = [verify_backup(name, max_age_hours) for name in newest.values()]
+    for name in sampled([e.name for e in entries], percent, day):
+        if name not in newest.values():
+            results.append(verify_backup(name))
+    return results

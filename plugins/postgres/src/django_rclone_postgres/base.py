@@ -246,6 +246,17 @@ class PostgresCommandConnector(CommandConnector):
             )
         return done.stdout.decode(errors="replace")
 
+    def estimated_size(self) -> int | None:
+        """``pg_database_size(current_database())`` from a psql side call (at most 10 s), else ``None``."""
+        argv = self.psql_argv("SELECT pg_database_size(current_database())")
+        try:
+            done = subprocess.run(
+                argv, env=self.environment("DUMP"), stdin=subprocess.DEVNULL, capture_output=True, timeout=10
+            )
+            return int(done.stdout.strip()) if done.returncode == 0 else None
+        except (OSError, subprocess.SubprocessError, ValueError):
+            return None
+
     def tool_versions(self) -> dict[str, str]:
         return {
             self.dump_cmd: self.tool_version("DUMP", self.dump_cmd),

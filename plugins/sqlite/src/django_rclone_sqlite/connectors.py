@@ -9,6 +9,7 @@ mix of old and new rows), and a failed or interrupted restore leaves it untouche
 
 from __future__ import annotations
 
+import os
 import sys
 
 from django_rclone.db.base import CommandConnector
@@ -36,6 +37,21 @@ class SqliteConnector(CommandConnector):
                 f"Database {self.database!r} is an in-memory SQLite database; only file databases can be backed up."
             )
         return name
+
+    def estimated_size(self) -> int | None:
+        """The database file's size plus its write-ahead log, if any."""
+        name = self.name
+        if not name or name == ":memory:" or name.startswith("file:"):
+            return None
+        try:
+            size = os.path.getsize(name)
+        except OSError:
+            return None
+        try:
+            size += os.path.getsize(name + "-wal")
+        except OSError:
+            pass
+        return size
 
     def _extensions(self) -> list[str]:
         if self.engine in SPATIALITE_ENGINES:

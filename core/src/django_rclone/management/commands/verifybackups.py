@@ -2,10 +2,25 @@ from __future__ import annotations
 
 from typing import Any
 
+import argparse
+
 from django.core.management.base import CommandError, CommandParser
 
+from django_rclone.management import progress
+
 from django_rclone.management.base import RcloneCommand, human_size
-from django_rclone.operations.verify import verify_backup, verify_latest
+from django_rclone.operations import verify
+from django_rclone.operations.verify import VerifyResult, verify_backup, verify_latest
+
+
+def _percent(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not 0 < number <= 100:
+        raise argparse.ArgumentTypeError(f"expected a percentage above 0 and at most 100; got {value!r}")
+    return number
 
 
 class Command(RcloneCommand):
@@ -20,13 +35,26 @@ class Command(RcloneCommand):
         parser.add_argument(
             "--max-age", type=float, metavar="HOURS", help="Also fail when the newest backup is older than this."
         )
+        parser.add_argument(
+            "--sample",
+            type=_percent,
+            metavar="PERCENT",
+            help="Also re-read this share of all backups, rotating daily so that every backup is re-read "
+            "within 100/PERCENT days (see docs/operations.md).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options["verbosity"]
-        if options["input_path"]:
-            results = [verify_backup(options["input_path"], options["max_age"])]
-        else:
-            results = verify_latest(options["database"], options["max_age"])
+        sample = options["sample"]
+        if options["input_path"] and sample is not None:
+            raise CommandError("--sample picks backups itself; give it without --input-path.")
+        with progress.shown(self, "Verifying"):
+            results = self.verify(options)
+        if sample is not None:
+            period = verify.sample_period(sample)
+            self.info(
+                f"Sample: {sample:g}% rotation, every backup re-read within {period} day(s) of daily runs", level=2
+            )
         if not results:
             raise CommandError("No backups found to verify.")
         failed = [r for r in results if not r.ok]
@@ -40,3 +68,10 @@ class Command(RcloneCommand):
                 self.stderr.write(f"FAILED  {result.name or result.database}: {result.problem}")
         if failed:
             raise CommandError(f"{len(failed)} of {len(results)} backup(s) failed verification.")
+
+    def verify(self, options: dict[str, Any]) -> list[VerifyResult]:
+        if options["input_path"]:
+            return [verify_backup(options["input_path"], options["max_age"])]
+        if options["sample"] is not None:
+            return verify.verify_sample(options["sample"], options["database"], options["max_age"])
+        return verify_latest(options["database"], options["max_age"])
