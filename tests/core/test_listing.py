@@ -12,6 +12,7 @@ import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from django.test import override_settings
 import django_rclone
 from django_rclone import api
 from django_rclone.management.commands import dbbackup, dbrestore, listbackups
-from django_rclone.management.commands.listbackups import human_age
+from django_rclone.management.commands.listbackups import human_age, rclone_time
 from django_rclone.operations import backup as backup_op
 from django_rclone.operations import restore as restore_op
 from tests.core.conftest import MANAGE, ROOT
@@ -153,6 +154,67 @@ def test_media_json(tmp_path: Path, remote: Path) -> None:
         assert rows[0]["modified"]
         with pytest.raises(CommandError, match="--media"):
             run("listbackups", "--media", "--database", "default")
+
+
+@pytest.fixture
+def chicago_media(tmp_path: Path, rclone_settings: Any) -> Iterator[tuple[Path, datetime]]:
+    """A media backup listed by an rclone that runs at UTC-6 (so its raw times carry -06:00)."""
+    root = tmp_path / "media"
+    (root / "avatars").mkdir(parents=True)
+    (root / "avatars" / "ada.txt").write_bytes(b"x" * 3000)
+    (root / "b.txt").write_bytes(b"12345")
+    moment = datetime(2026, 11, 23, 9, 40, 54, tzinfo=timezone.utc)
+    for path in (root / "avatars" / "ada.txt", root / "b.txt"):
+        os.utime(path, (moment.timestamp(), moment.timestamp()))
+    rclone_settings(RCLONE_ENV={"TZ": "America/Chicago"})
+    with override_settings(MEDIA_ROOT=str(root)):
+        django_rclone.media_backup()
+        yield root, moment
+
+
+def test_media_times_are_utc_like_everything_else(chicago_media: tuple[Path, datetime]) -> None:
+    from django_rclone.conf import get_settings
+    from django_rclone.operations.media import media_remote
+    from django_rclone.rclone import Rclone
+
+    _, moment = chicago_media
+    raw = Rclone.from_settings(get_settings()).lsjson(media_remote(), recursive=True)
+    assert all(r["ModTime"].endswith("-06:00") for r in raw)  # what used to be printed as it is
+    rows = json.loads(run("listbackups", "--media", "--json"))
+    assert rows == [
+        {"path": "avatars/ada.txt", "size": 3000, "modified": moment.isoformat()},
+        {"path": "b.txt", "size": 5, "modified": moment.isoformat()},
+    ]
+    lines = run("listbackups", "--media").splitlines()
+    age = human_age((datetime.now(timezone.utc) - moment).total_seconds())
+    assert lines[0].split() == ["PATH", "SIZE", "MODIFIED", "(UTC)", "AGE"]
+    assert lines[1].split()[:4] == ["avatars/ada.txt", "2.9", "KiB", "2026-11-23"]
+    assert lines[1].split()[4] == "09:40:54"
+    assert lines[1].endswith(age) and lines[2].startswith("b.txt ")
+    # the columns line up with the database table's style: one header, fixed-width fields
+    assert len({line.index("2026-11-23") for line in lines[1:]}) == 1
+
+
+def test_media_listing_of_an_empty_folder(remote: Path) -> None:
+    assert run("listbackups", "--media") == "No media files found.\n"
+    assert json.loads(run("listbackups", "--media", "--json")) == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2026-11-23T03:40:54.079975254-06:00", "2026-11-23T09:40:54.079975+00:00"),
+        ("2026-11-23T09:40:54Z", "2026-11-23T09:40:54+00:00"),
+        ("2026-11-23T10:40:54.5+01:00", "2026-11-23T09:40:54.500000+00:00"),
+    ],
+)
+def test_rclone_time_to_utc(raw: str, expected: str) -> None:
+    parsed = rclone_time(raw)
+    assert parsed is not None and parsed.isoformat() == expected
+
+
+def test_unreadable_rclone_time_is_none() -> None:
+    assert rclone_time("yesterday") is None
 
 
 def test_human_age() -> None:

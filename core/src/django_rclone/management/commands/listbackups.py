@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -30,6 +31,24 @@ def human_age(seconds: float) -> str:
     if minutes:
         return f"{minutes}m"
     return f"{secs}s"
+
+
+_RCLONE_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
+
+
+def rclone_time(value: str) -> datetime | None:
+    """An rclone ``ModTime`` (RFC 3339 in the local offset, nanoseconds) as an aware UTC datetime;
+    ``None`` when it cannot be read. Fractions beyond microseconds are dropped."""
+    match = _RCLONE_TIME.match(value.strip())
+    if match is None:
+        return None
+    base, fraction, offset = match.groups()
+    try:
+        moment = datetime.fromisoformat(base + ("+00:00" if offset == "Z" else offset))
+    except ValueError:
+        return None
+    micro = int((fraction or "0")[:6].ljust(6, "0"))
+    return moment.replace(microsecond=micro).astimezone(timezone.utc)
 
 
 def _positive(value: str) -> int:
@@ -89,15 +108,29 @@ class Command(RcloneCommand):
 
     def _media(self, as_json: bool) -> None:
         records = Rclone.from_settings(get_settings()).lsjson(media_remote(), recursive=True)
-        records = sorted(records, key=lambda r: r["Path"])
+        files = sorted(
+            (
+                (str(r["Path"]), int(r.get("Size", 0)), rclone_time(str(r.get("ModTime", ""))))
+                for r in records
+                if not r.get("IsDir")
+            ),
+            key=lambda f: f[0],
+        )
         if as_json:
             rows = [
-                {"path": r["Path"], "size": int(r.get("Size", 0)), "modified": str(r.get("ModTime", ""))}
-                for r in records
+                {"path": path, "size": size, "modified": when.isoformat(timespec="seconds") if when else None}
+                for path, size, when in files
             ]
             self.stdout.write(json.dumps(rows, indent=2))
             return
-        for record in records:
-            size = human_size(int(record.get("Size", 0)))
-            self.stdout.write(f"{record['Path']}\t{size}\t{record.get('ModTime', '')}")
-        self.info(f"{len(records)} media file(s)", level=2)
+        if not files:
+            self.info("No media files found.")
+            return
+        now = datetime.now(timezone.utc)
+        width = max(len("PATH"), *(len(path) for path, _, _ in files))
+        self.stdout.write(f"{'PATH':<{width}}  {'SIZE':>10}  {'MODIFIED (UTC)':<19}  AGE")
+        for path, size, when in files:
+            modified = when.strftime("%Y-%m-%d %H:%M:%S") if when else "?"
+            age = human_age((now - when).total_seconds()) if when else "?"
+            self.stdout.write(f"{path:<{width}}  {human_size(size):>10}  {modified:<19}  {age}")
+        self.info(f"{len(files)} media file(s), {human_size(sum(size for _, size, _ in files))}", level=2)
