@@ -97,6 +97,23 @@ def docs(session: nox.Session) -> None:
     """Build the documentation site into site/ with MkDocs in strict mode (any warning fails)."""
     session.install("-r", str(ROOT / "docs" / "requirements.txt"))
     session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site"), *session.posargs)
+    leftovers = rst_leftovers(ROOT / "site" / "reference")
+    if leftovers:
+        session.error("reStructuredText markup in the rendered API reference:\n" + "\n".join(leftovers))
+
+
+def rst_leftovers(folder: Path) -> list[str]:
+    """reStructuredText markers (``::``, ``:func:`` roles, ``..`` directives) in the text of built pages:
+    docstrings are rendered as Markdown, so any such marker reaches the reader as it is."""
+    import html
+    import re
+
+    marker = re.compile(r"\w::(?:\s|$)|:(?:py:)?(?:func|meth|class|attr|data|mod|exc|obj|ref):`|^\.\. [\w-]+::", re.M)
+    found = []
+    for page in sorted(folder.rglob("*.html")):
+        text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
+        found += [f"{page.relative_to(folder)}: {text[max(0, m.start() - 40) : m.end() + 20]!r}" for m in marker.finditer(text)]
+    return found
 
 
 @nox.session(python="3.11")

@@ -1,10 +1,12 @@
 """Hook specifications: the contract between the django-rclone core and its plugins.
 
 A plugin is a module (or object) with functions marked ``@django_rclone.hookimpl`` and named after
-the specifications below, registered through the ``django_rclone`` entry-point group::
+the specifications below, registered through the ``django_rclone`` entry-point group:
 
-    [project.entry-points.django_rclone]
-    postgres = "django_rclone_postgres.plugin"
+```toml
+[project.entry-points.django_rclone]
+postgres = "django_rclone_postgres.plugin"
+```
 
 Hooks only ever grow by new keyword arguments; an implementation may accept fewer arguments than
 the specification lists (pluggy passes only those it asks for).

@@ -9,9 +9,9 @@ backup's name and size on success, the stage and the error on failure.
 
 A ping is a side effect, never part of the operation: it has a short timeout (``PING_TIMEOUT``), a
 ping that fails is logged with the URL's host only (the path of a ping URL is its secret), and no
-ping error ever reaches the operation. Pings hang off the operations' signals (:func:`watch`), so
-an operation added later (copies, restore drills) gets pings by calling :func:`watch` once with its
-own signals, or :func:`ping` directly.
+ping error ever reaches the operation. Pings hang off the operations' signals (``watch()``), so
+an operation added later (copies, restore drills) gets pings by calling ``watch()`` once with its
+own signals, or ``ping()`` directly.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from django_rclone import __version__
 logger = logging.getLogger("django_rclone")
 
 #: Operations that may have ping URLs. ``copy`` and ``drill`` are reserved for the 3-2-1 copies
-#: and restore drills, which call :func:`watch` / :func:`ping` with these names.
+#: and restore drills, which call ``watch()`` / ``ping()`` with these names.
 OPERATIONS = ("backup", "restore", "media_backup", "media_restore", "copy", "drill")
 #: The three moments of an operation a ping reports.
 EVENTS = ("start", "success", "failure")

@@ -1,8 +1,8 @@
 """Progress reporting for long operations, decoupled from how it is shown.
 
-The pipeline calls :func:`advance` once per chunk (about once per MiB) with the running byte count;
-whoever wants to show progress installs a :class:`Reporter` for the duration of an operation with
-:func:`reporting`. With no reporter installed, :func:`advance` is one context-variable lookup, so
+The pipeline calls ``advance()`` once per chunk (about once per MiB) with the running byte count;
+whoever wants to show progress installs a ``Reporter`` for the duration of an operation with
+``reporting()``. With no reporter installed, ``advance()`` is one context-variable lookup, so
 the Python API, cron jobs and tests pay nothing. A context variable (rather than a parameter
 threaded through every operation) keeps the operations' signatures unchanged and is safe with
 threads and asyncio: each context sees only its own reporter.

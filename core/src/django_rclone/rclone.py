@@ -192,7 +192,7 @@ class Rclone:
         """Run a transfer with rclone's JSON statistics on stderr, feeding their byte count to ``reporter``.
 
         Statistics lines are consumed; every other log line is kept (as its message text) for the
-        ``RcloneError`` raised on failure, so errors read the same as from :meth:`run`.
+        ``RcloneError`` raised on failure, so errors read the same as from ``run()``.
         """
         stats = ["--use-json-log", "--stats", STATS_INTERVAL, "--stats-log-level", "NOTICE"]
         proc = subprocess.Popen(

@@ -2,13 +2,11 @@
 
 A policy is a union of keep rules; a backup is kept when any rule keeps it:
 
-``LAST``
-    the newest N backups.
-``DAILY`` / ``WEEKLY`` / ``MONTHLY`` / ``YEARLY``
-    the newest backup of each of the N most recent days / ISO weeks / months / years that have a
-    backup (grandfather-father-son). Periods are UTC calendar periods, like backup names.
-``MAX_AGE_DAYS``
-    every backup younger than this many days.
+- ``LAST``: the newest N backups.
+- ``DAILY`` / ``WEEKLY`` / ``MONTHLY`` / ``YEARLY``: the newest backup of each of the N most recent days
+  / ISO weeks / months / years that have a backup (grandfather-father-son). Periods are UTC calendar
+  periods, like backup names.
+- ``MAX_AGE_DAYS``: every backup younger than this many days.
 
 Whatever the rules say, the newest committed backup of an alias is always kept, so a policy can
 never leave an alias with no backup at all.

@@ -195,16 +195,13 @@ class CommandConnector(BaseConnector):
     ``restore_args()``; secrets go in ``secret_env()``, never in argv. Per-alias options honoured
     for every subclass (django-dbbackup names):
 
-    ``DUMP_CMD`` / ``RESTORE_CMD``
-        Path or name of the tool, replacing ``dump_cmd`` / ``restore_cmd``.
-    ``DUMP_PREFIX`` / ``RESTORE_PREFIX``
-        Words placed before the tool (``"nice -n 19"``), split with shell rules, never run by a shell.
-    ``DUMP_SUFFIX`` / ``RESTORE_SUFFIX``
-        Extra arguments placed after the tool's own arguments.
-    ``ENV``, ``DUMP_ENV`` / ``RESTORE_ENV``
-        Environment variables for both phases / for one phase.
-    ``USE_PARENT_ENV``
-        Start from this process's environment (default ``True``, keeps ``PATH``).
+    - ``DUMP_CMD`` / ``RESTORE_CMD``: Path or name of the tool, replacing ``dump_cmd`` /
+      ``restore_cmd``.
+    - ``DUMP_PREFIX`` / ``RESTORE_PREFIX``: Words placed before the tool (``"nice -n 19"``), split with
+      shell rules, never run by a shell.
+    - ``DUMP_SUFFIX`` / ``RESTORE_SUFFIX``: Extra arguments placed after the tool's own arguments.
+    - ``ENV``, ``DUMP_ENV`` / ``RESTORE_ENV``: Environment variables for both phases / for one phase.
+    - ``USE_PARENT_ENV``: Start from this process's environment (default ``True``, keeps ``PATH``).
     """
 
     dump_cmd: str = ""

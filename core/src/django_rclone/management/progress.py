@@ -97,7 +97,7 @@ def wants_progress(command: Any) -> bool:
 
 @contextlib.contextmanager
 def shown(command: Any, label: str) -> Iterator[TerminalProgress | None]:
-    """Show a progress line for the operations inside the block when :func:`wants_progress`.
+    """Show a progress line for the operations inside the block when ``wants_progress()``.
 
     The line is erased when the block ends (successfully or not), so the summary or the error
     message that follows starts on a clean line.

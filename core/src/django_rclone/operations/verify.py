@@ -108,7 +108,7 @@ def verify_sample(
     day: date | None = None,
 ) -> list[VerifyResult]:
     """The newest backup of each alias (checked against ``max_age_hours``) plus the share of all
-    committed backups whose turn is ``day`` (see :func:`in_sample`), each verified once.
+    committed backups whose turn is ``day`` (see ``in_sample()``), each verified once.
 
     Run daily, every backup is re-read at least once every ``sample_period(percent)`` days.
     """

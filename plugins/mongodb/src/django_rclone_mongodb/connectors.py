@@ -36,19 +36,15 @@ class MongoDumpConnector(CommandConnector):
 
     Options:
 
-    ``AUTH_SOURCE``
-        Database holding the user's credentials (``--authenticationDatabase``). Also read from
-        ``OPTIONS["AUTH_SOURCE"]``, ``OPTIONS["authSource"]`` or djongo's ``CLIENT["authSource"]``.
-    ``AUTH_MECHANISM``
-        ``--authenticationMechanism`` (e.g. ``SCRAM-SHA-256``); also ``OPTIONS["authMechanism"]``.
-    ``OBJECT_CHECK`` (default ``True``)
-        Validate every document before inserting it (``--objcheck``).
-    ``DROP`` (default ``True``)
-        Drop each collection before restoring it (``--drop``), so a restore replaces the data.
-    ``SOURCE_NAME``
-        Name of the database inside the archive when it differs from ``NAME`` (restoring a
-        production backup into a staging database): the restore renames it with
-        ``--nsFrom``/``--nsTo``.
+    - ``AUTH_SOURCE``: Database holding the user's credentials (``--authenticationDatabase``). Also read
+      from ``OPTIONS["AUTH_SOURCE"]``, ``OPTIONS["authSource"]`` or djongo's ``CLIENT["authSource"]``.
+    - ``AUTH_MECHANISM``: ``--authenticationMechanism`` (e.g. ``SCRAM-SHA-256``); also
+      ``OPTIONS["authMechanism"]``.
+    - ``OBJECT_CHECK`` (default ``True``): Validate every document before inserting it (``--objcheck``).
+    - ``DROP`` (default ``True``): Drop each collection before restoring it (``--drop``), so a restore
+      replaces the data.
+    - ``SOURCE_NAME``: Name of the database inside the archive when it differs from ``NAME`` (restoring
+      a production backup into a staging database): the restore renames it with ``--nsFrom``/``--nsTo``.
 
     A restore only touches the alias's own database: mongorestore gets ``--nsInclude=<db>.*``.
     """

@@ -28,16 +28,14 @@ class MysqlDumpConnector(CommandConnector):
     Per-alias options (in ``DJANGO_RCLONE["CONNECTORS"][alias]`` or ``DATABASES[alias]``), besides
     the ones every command connector has (``DUMP_CMD``, ``*_PREFIX``, ``*_SUFFIX``, ``*ENV``...):
 
-    ``SINGLE_TRANSACTION`` (``True``)
-        ``--single-transaction``: a consistent InnoDB snapshot without table locks.
-    ``ROUTINES`` (``False``) / ``EVENTS`` (``False``)
-        Include stored procedures and functions / scheduled events.
-    ``TRIGGERS`` (``True``)
-        Include triggers (the tools' default); ``False`` adds ``--skip-triggers``.
-    ``EXCLUDE`` (``[]``)
-        Table names left out of the backup (``--ignore-table=DB.TABLE``).
-    ``CHARSET`` (``"utf8mb4"``)
-        Character set of the SQL text, for both tools.
+    - ``SINGLE_TRANSACTION`` (``True``): ``--single-transaction``: a consistent InnoDB snapshot without
+      table locks.
+    - ``ROUTINES`` (``False``) / ``EVENTS`` (``False``): Include stored procedures and functions /
+      scheduled events.
+    - ``TRIGGERS`` (``True``): Include triggers (the tools' default); ``False`` adds
+      ``--skip-triggers``.
+    - ``EXCLUDE`` (``[]``): Table names left out of the backup (``--ignore-table=DB.TABLE``).
+    - ``CHARSET`` (``"utf8mb4"``): Character set of the SQL text, for both tools.
     """
 
     extension = "sql"

@@ -54,23 +54,22 @@ class PostgresCommandConnector(CommandConnector):
     Per-alias options, read with ``self.option()`` from ``DJANGO_RCLONE["CONNECTORS"][alias]`` first
     and ``DATABASES[alias]`` second:
 
-    ``SINGLE_TRANSACTION`` (``True``)
-        Apply the whole restore in one transaction, so a failed or interrupted restore changes nothing.
-    ``DROP`` (``True``)
-        Drop each object before re-creating it (``--clean``), so a restore replaces existing data.
-    ``IF_EXISTS`` (``True``)
-        Write those drops as ``DROP ... IF EXISTS``; only meaningful (and only passed) with ``DROP``.
-    ``SCHEMAS`` (all)
-        Dump only these schemas (``-n`` for each).
-    ``EXCLUDE`` (none)
-        Leave these tables out of the dump entirely, definition and data (``--exclude-table`` each).
-    ``PSQL_CMD`` (``psql``), ``ADMIN_USER``, ``ADMIN_PASSWORD``
-        Tool and role for administrative statements such as ``CREATE EXTENSION``.
-    ``COMPRESSION`` (pg_dump's default)
-        ``--compress`` for the custom format: a level 0-9, or ``method[:detail]`` with pg_dump 16+.
-    ``OWNED_EXTENSIONS_ONLY`` (``False``; ``True`` for PostGIS)
-        Leave out of the dump the extensions the backup role does not own: that role could not
-        drop, re-create or comment on them during a restore, so a restore would fail on them.
+    - ``SINGLE_TRANSACTION`` (``True``): Apply the whole restore in one transaction, so a failed or
+      interrupted restore changes nothing.
+    - ``DROP`` (``True``): Drop each object before re-creating it (``--clean``), so a restore replaces
+      existing data.
+    - ``IF_EXISTS`` (``True``): Write those drops as ``DROP ... IF EXISTS``; only meaningful (and only
+      passed) with ``DROP``.
+    - ``SCHEMAS`` (all): Dump only these schemas (``-n`` for each).
+    - ``EXCLUDE`` (none): Leave these tables out of the dump entirely, definition and data
+      (``--exclude-table`` each).
+    - ``PSQL_CMD`` (``psql``), ``ADMIN_USER``, ``ADMIN_PASSWORD``: Tool and role for administrative
+      statements such as ``CREATE EXTENSION``.
+    - ``COMPRESSION`` (pg_dump's default): ``--compress`` for the custom format: a level 0-9, or
+      ``method[:detail]`` with pg_dump 16+.
+    - ``OWNED_EXTENSIONS_ONLY`` (``False``; ``True`` for PostGIS): Leave out of the dump the extensions
+      the backup role does not own: that role could not drop, re-create or comment on them during a
+      restore, so a restore would fail on them.
 
     libpq keywords in ``DATABASES[alias]["OPTIONS"]`` (``sslmode``, ``sslrootcert``...) reach the
     tools as ``PG*`` environment variables; the password only ever travels as ``PGPASSWORD``.

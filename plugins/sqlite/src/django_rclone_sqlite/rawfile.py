@@ -3,19 +3,16 @@
 
 Dumps write the database file's bytes to stdout; restores read them from stdin.
 
-``backup-dump``
-    Copies NAME with SQLite's online backup API (one step, under one read lock, so the copy is
-    consistent while the application writes) into a private temporary file (0600, inside a 0700
-    folder), then streams that file. The backup API needs a destination it can seek in, which a
-    pipe is not; hence the one local copy. The folder is removed on every path.
-``copy-dump``
-    Streams NAME as it is on disk. Refuses when a ``-wal`` or ``-journal`` file with content sits
-    beside it: committed pages in the WAL, or a write in progress, would be missing or torn.
-``backup-restore`` / ``copy-restore``
-    Write stdin into a scratch file next to NAME and check it with ``PRAGMA integrity_check``.
-    Only then is NAME replaced: with the backup API (one step for every other connection) or with
-    ``os.replace`` (an atomic rename; other open connections keep the old file). Any failure, or
-    SIGTERM/SIGINT, removes the scratch file and leaves NAME untouched.
+- ``backup-dump``: Copies NAME with SQLite's online backup API (one step, under one read lock, so the
+  copy is consistent while the application writes) into a private temporary file (0600, inside a 0700
+  folder), then streams that file. The backup API needs a destination it can seek in, which a pipe is
+  not; hence the one local copy. The folder is removed on every path.
+- ``copy-dump``: Streams NAME as it is on disk. Refuses when a ``-wal`` or ``-journal`` file with
+  content sits beside it: committed pages in the WAL, or a write in progress, would be missing or torn.
+- ``backup-restore`` / ``copy-restore``: Write stdin into a scratch file next to NAME and check it with
+  ``PRAGMA integrity_check``. Only then is NAME replaced: with the backup API (one step for every other
+  connection) or with ``os.replace`` (an atomic rename; other open connections keep the old file). Any
+  failure, or SIGTERM/SIGINT, removes the scratch file and leaves NAME untouched.
 """
 
 from __future__ import annotations
