@@ -112,7 +112,10 @@ def rst_leftovers(folder: Path) -> list[str]:
     found = []
     for page in sorted(folder.rglob("*.html")):
         text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
-        found += [f"{page.relative_to(folder)}: {text[max(0, m.start() - 40) : m.end() + 20]!r}" for m in marker.finditer(text)]
+        found += [
+            f"{page.relative_to(folder)}: {text[max(0, m.start() - 40) : m.end() + 20]!r}"
+            for m in marker.finditer(text)
+        ]
     return found
 
 

@@ -32,10 +32,16 @@ def docstrings(path: Path) -> list[tuple[int, str]]:
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-                if isinstance(body[0].value.value, str):
-                    found.append((body[0].lineno, body[0].value.value))
-    comments = [(n, line.strip()[3:]) for n, line in enumerate(source.splitlines(), 1) if line.strip().startswith("#: ")]
+            first = body[0] if body else None
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
+                found.append((first.lineno, first.value.value))
+    comments = [
+        (n, line.strip()[3:]) for n, line in enumerate(source.splitlines(), 1) if line.strip().startswith("#: ")
+    ]
     return found + comments
 
 

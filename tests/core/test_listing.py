@@ -10,9 +10,9 @@ import re
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -190,7 +190,8 @@ def test_media_times_are_utc_like_everything_else(chicago_media: tuple[Path, dat
     assert lines[0].split() == ["PATH", "SIZE", "MODIFIED", "(UTC)", "AGE"]
     assert lines[1].split()[:4] == ["avatars/ada.txt", "2.9", "KiB", "2026-11-23"]
     assert lines[1].split()[4] == "09:40:54"
-    assert lines[1].endswith(age) and lines[2].startswith("b.txt ")
+    assert lines[1].endswith(age)
+    assert lines[2].startswith("b.txt ")
     # the columns line up with the database table's style: one header, fixed-width fields
     assert len({line.index("2026-11-23") for line in lines[1:]}) == 1
 
@@ -210,7 +211,8 @@ def test_media_listing_of_an_empty_folder(remote: Path) -> None:
 )
 def test_rclone_time_to_utc(raw: str, expected: str) -> None:
     parsed = rclone_time(raw)
-    assert parsed is not None and parsed.isoformat() == expected
+    assert parsed is not None
+    assert parsed.isoformat() == expected
 
 
 def test_unreadable_rclone_time_is_none() -> None:

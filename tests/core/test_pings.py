@@ -84,7 +84,8 @@ def test_backup_and_restore_send_start_then_success(
     assert server.paths() == [f"/{SECRET}/start", f"/{SECRET}"]
     method, _, body = server.requests[1]
     assert method == "POST"
-    assert result.name in body and f"{result.size} bytes" in body
+    assert result.name in body
+    assert f"{result.size} bytes" in body
     server.requests.clear()
     restore("default", input_path=result.name)
     assert server.paths() == [f"/{SECRET}-restore/start", f"/{SECRET}-restore"]
@@ -142,7 +143,8 @@ def test_slow_server_times_out_and_the_backup_succeeds(
         call_command("dbbackup", stdout=None, stderr=None, verbosity=0)
     assert time.monotonic() - clock < 2.5  # two pings, each given up after 0.5 s
     lines = [r.getMessage() for r in caplog.records if "ping" in r.getMessage()]
-    assert len(lines) == 2 and all("timed out" in line for line in lines), lines
+    assert len(lines) == 2, lines
+    assert all("timed out" in line for line in lines), lines
     assert not any(SECRET in r.getMessage() for r in caplog.records)
 
 
@@ -154,7 +156,8 @@ def test_error_status_is_logged_without_the_secret(
     with caplog.at_level(logging.WARNING, logger="django_rclone"):
         backup("default")
     lines = [r.getMessage() for r in caplog.records if "ping" in r.getMessage()]
-    assert len(lines) == 2 and all("HTTP status 500" in line for line in lines), lines
+    assert len(lines) == 2, lines
+    assert all("HTTP status 500" in line for line in lines), lines
     assert not any(SECRET in r.getMessage() for r in caplog.records)
 
 

@@ -27,7 +27,10 @@ LINE = re.compile(
     rf"| \(more than the ~{SIZE} estimate\)  {SIZE}/s  {CLOCK})"
 )
 #: A restore's or verify's line: the manifest's size is exact.
-KNOWN = re.compile(rf"(?P<label>[^:]+): (?P<done>{SIZE}) of (?P<total>{SIZE}) \((?P<percent>\d+)%\)  {SIZE}/s  {CLOCK}  (?:{CLOCK}|-:--) left")
+KNOWN = re.compile(
+    rf"(?P<label>[^:]+): (?P<done>{SIZE}) of (?P<total>{SIZE}) \((?P<percent>\d+)%\)"
+    rf"  {SIZE}/s  {CLOCK}  (?:{CLOCK}|-:--) left"
+)
 
 
 def _fill(mib: int) -> None:
@@ -126,19 +129,19 @@ def _known_total_draws(screen: str, label: str, total: int) -> list[re.Match[str
     """The redraws of ``screen``, each checked to show ``total`` (from the manifest) and a percent
     that matches the bytes drawn and never goes down."""
     draws = [KNOWN.fullmatch(part.rstrip()) for part in screen.split("\r") if part.strip()]
-    assert len(draws) >= 3 and all(draws), screen
+    assert len(draws) >= 3, screen
+    assert all(draws), screen
     matches = [m for m in draws if m is not None]
     assert all(m["label"] == label and _bytes(f"x: {m['total']}") == pytest.approx(total, rel=0.05) for m in matches)
     percents = [int(m["percent"]) for m in matches]
-    assert percents == sorted(percents) and percents[-1] <= 100
+    assert percents == sorted(percents)
+    assert percents[-1] <= 100
     for m in matches:  # the percent is the bytes drawn over the total (sizes print rounded to 0.1)
         assert abs(_bytes(f"x: {m['done']}") * 100 / total - int(m["percent"])) <= 3
     return matches
 
 
-def test_restore_progress_on_tty_shows_percent_and_time_left(
-    remote: Path, sqlite_db: str, every_chunk: None
-) -> None:
+def test_restore_progress_on_tty_shows_percent_and_time_left(remote: Path, sqlite_db: str, every_chunk: None) -> None:
     _fill(4)
     call_command("dbbackup", stdout=io.StringIO(), stderr=io.StringIO())
     [backup] = [p for p in (remote / "db").iterdir() if not p.name.endswith(".json")]
@@ -178,7 +181,8 @@ def test_backup_estimate_comes_from_the_database_file(remote: Path, sqlite_db: s
     assert all(estimates), draws
     assert all(_bytes(f"x: {m[1]}") == pytest.approx(file_size, rel=0.05) for m in estimates if m), draws
     # random blobs dump as hex text, twice the file: the line says the estimate was outgrown
-    assert "(est. " in draws[0] and "more than the" in draws[-1], draws
+    assert "(est. " in draws[0], draws
+    assert "more than the" in draws[-1], draws
 
 
 def test_media_progress_reports_rclone_bytes(remote: Path, tmp_path: Path) -> None:

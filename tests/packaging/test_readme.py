@@ -53,7 +53,8 @@ def test_the_alternative_runs_on_an_externally_managed_python(tmp_path: Path) ->
     )
     if "No module named pip" in refused.stderr:
         pytest.skip("the system Python has no pip to refuse anything")
-    assert refused.returncode != 0 and "externally-managed-environment" in refused.stdout + refused.stderr
+    assert refused.returncode != 0
+    assert "externally-managed-environment" in refused.stdout + refused.stderr
     command = alternative()
     tool = shutil.which(command[0]) or shutil.which(command[0], path=str(Path(sys.executable).parent))
     if tool is None:

@@ -7,12 +7,11 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
-from django_rclone import catalog, names
+from django_rclone import catalog, names, progress
 from django_rclone.conf import get_settings
 from django_rclone.exceptions import DjangoRcloneError
 from django_rclone.interrupts import interruptible
 from django_rclone.manifest import Manifest
-from django_rclone import progress
 from django_rclone.pipeline import stream_digest
 from django_rclone.rclone import Rclone
 from django_rclone.stages import rclone_stage

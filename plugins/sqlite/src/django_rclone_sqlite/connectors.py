@@ -9,6 +9,7 @@ mix of old and new rows), and a failed or interrupted restore leaves it untouche
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -47,10 +48,8 @@ class SqliteConnector(CommandConnector):
             size = os.path.getsize(name)
         except OSError:
             return None
-        try:
+        with contextlib.suppress(OSError):
             size += os.path.getsize(name + "-wal")
-        except OSError:
-            pass
         return size
 
     def _extensions(self) -> list[str]:

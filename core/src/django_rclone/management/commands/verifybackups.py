@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-from typing import Any
-
 import argparse
+from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
 from django_rclone.management import progress
-
 from django_rclone.management.base import RcloneCommand, human_size
 from django_rclone.operations import verify
 from django_rclone.operations.verify import VerifyResult, verify_backup, verify_latest
