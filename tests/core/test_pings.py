@@ -148,6 +148,55 @@ def test_slow_server_times_out_and_the_backup_succeeds(
     assert not any(SECRET in r.getMessage() for r in caplog.records)
 
 
+@pytest.fixture
+def trickling_server() -> Iterator[str]:
+    """A server that answers every request one byte every 0.2 s: each socket read succeeds in
+    time, so only a deadline for the whole exchange stops it."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    stop = threading.Event()
+    answer = b"HTTP/1.1 200 OK\r\nX-Pad: " + b"x" * 200 + b"\r\nContent-Length: 0\r\n\r\n"
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                for byte in answer:
+                    if stop.is_set():
+                        break
+                    try:
+                        conn.sendall(bytes([byte]))
+                    except OSError:
+                        break
+                    time.sleep(0.2)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/{SECRET}"
+    stop.set()
+    listener.close()
+    thread.join(timeout=5)
+
+
+def test_trickling_server_is_cut_off_at_the_deadline(
+    rclone_settings: Callable[..., None], sqlite_db: str, trickling_server: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    rclone_settings(PING_URLS={"backup": {"start": trickling_server}}, PING_TIMEOUT=1)
+    clock = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="django_rclone"):
+        result = backup("default")
+    assert result.size > 0
+    assert time.monotonic() - clock < 4  # the answer alone would take 45 s
+    lines = [r.getMessage() for r in caplog.records if "ping" in r.getMessage()]
+    assert lines == [lines[0]]
+    assert "no complete answer within 1 s" in lines[0]
+
+
 def test_error_status_is_logged_without_the_secret(
     rclone_settings: Callable[..., None], sqlite_db: str, server: Server, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -178,6 +227,10 @@ def test_watch_gives_a_new_operation_pings(rclone_settings: Callable[..., None],
         ({"backup": "ftp://example.com/x"}, "is not an http(s) URL"),
         ({"backup": {"begin": "https://hc-ping.com/x"}}, "unknown events ['begin']"),
         ({"backup": 3}, "is 3"),
+        ({"media_backup:default": "https://hc-ping.com/x"}, "has the key 'media_backup:default'"),
+        ({"backup:": "https://hc-ping.com/x"}, "has the key 'backup:'"),
+        ({"backup": "https://hc-ping.com:port/x"}, "has an invalid port"),
+        ({"backup": "https:///x"}, "has no host"),
         ("https://hc-ping.com/x", "is str"),
     ],
 )

@@ -17,6 +17,7 @@ own signals, or ``ping()`` directly.
 from __future__ import annotations
 
 import logging
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -34,6 +35,8 @@ logger = logging.getLogger("django_rclone")
 #: Operations that may have ping URLs. ``copy`` and ``drill`` are reserved for the 3-2-1 copies
 #: and restore drills, which call ``watch()`` / ``ping()`` with these names.
 OPERATIONS = ("backup", "restore", "media_backup", "media_restore", "copy", "drill")
+#: Operations that run per database alias, so ``"operation:ALIAS"`` keys make sense for them.
+PER_ALIAS = ("backup", "restore", "copy", "drill")
 #: The three moments of an operation a ping reports.
 EVENTS = ("start", "success", "failure")
 #: How a single base URL becomes the three ping URLs (healthchecks.io's convention).
@@ -64,7 +67,12 @@ def _fail(problem: str, fix: str) -> ImproperlyConfigured:
 def _check_url(key: str, url: Any) -> str:
     if not isinstance(url, str) or urllib.parse.urlsplit(url).scheme not in ("http", "https"):
         raise _fail(f"[{key!r}] is not an http(s) URL", 'use a URL such as "https://hc-ping.com/<uuid>"')
-    if not urllib.parse.urlsplit(url).netloc:
+    parts = urllib.parse.urlsplit(url)
+    try:
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        raise _fail(f"[{key!r}] has an invalid port", "use host or host:PORT with a number") from None
+    if not parts.hostname:
         raise _fail(f"[{key!r}] has no host", 'use a URL such as "https://hc-ping.com/<uuid>"')
     return url
 
@@ -77,11 +85,12 @@ def parse_ping_urls(raw: Any) -> dict[str, PingTargets]:
         raise _fail(f"is {type(raw).__name__}", 'use a dict such as {"backup": "https://hc-ping.com/<uuid>"}')
     parsed: dict[str, PingTargets] = {}
     for key, value in raw.items():
-        operation = key.partition(":")[0] if isinstance(key, str) else None
-        if operation not in OPERATIONS or (isinstance(key, str) and key.endswith(":")):
+        operation, colon, alias = key.partition(":") if isinstance(key, str) else ("", "", "")
+        if operation not in OPERATIONS or (colon and (not alias or operation not in PER_ALIAS)):
             raise _fail(
                 f"has the key {key!r}",
-                f"use one of {', '.join(OPERATIONS)}, optionally followed by ':ALIAS' for one database alias",
+                f"use one of {', '.join(OPERATIONS)}; {', '.join(PER_ALIAS)} may be followed by ':ALIAS' "
+                "for one database alias",
             )
         if isinstance(value, str):
             base = _check_url(key, value).rstrip("/")
@@ -147,6 +156,25 @@ def send(url: str, body: str = "", timeout: float = DEFAULT_TIMEOUT) -> str | No
     return None if 200 <= status < 300 else f"HTTP status {status}"
 
 
+def _send_within(url: str, body: str, timeout: float) -> str | None:
+    """``send()`` with ``timeout`` as a deadline for the whole exchange, not only for each socket
+    operation: a server that trickles its answer byte by byte cannot hold the operation up."""
+    outcome: list[str | None] = []
+
+    def run() -> None:
+        try:
+            outcome.append(send(url, body, timeout))
+        except Exception as exc:  # reported by the caller, never left to the thread's excepthook
+            outcome.append(f"{type(exc).__name__}: {exc}".replace(url, redact(url)))
+
+    worker = threading.Thread(target=run, name="django-rclone-ping", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not outcome:  # still waiting: leave the daemon thread to its socket timeout
+        return f"no complete answer within {timeout:g} s (timed out)"
+    return outcome[0]
+
+
 def ping(operation: str, event: str, *, alias: str | None = None, body: str = "") -> bool:
     """Send the ``event`` ping of ``operation`` (for ``alias``) if one is configured.
 
@@ -160,7 +188,7 @@ def ping(operation: str, event: str, *, alias: str | None = None, body: str = ""
         url = targets.url(event) if targets else None
         if url is None:
             return False
-        problem = send(url, body, get_settings().ping_timeout)
+        problem = _send_within(url, body, get_settings().ping_timeout)
     except Exception as exc:  # a monitoring side effect never fails the operation
         logger.warning("django-rclone: %s ping of %s not sent: %s: %s", event, operation, type(exc).__name__, exc)
         return False

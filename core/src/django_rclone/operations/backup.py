@@ -105,7 +105,8 @@ def backup(
                 name, started = _free_name(conf, rclone, database, ext, servername)
             path = catalog.db_path(conf, name)
             reached(DUMP, path=name)
-            progress.expect(_estimate(connector), estimated=True)
+            if progress.active() is not None:  # the estimate may cost a query: only for a display
+                progress.expect(_estimate(connector), estimated=True)
             try:
                 stats = _stream(host, connector, database, rclone, path)
                 metadata = connector.dump_finished()
