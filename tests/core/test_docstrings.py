@@ -5,6 +5,7 @@ would reach readers as raw markers."""
 from __future__ import annotations
 
 import ast
+import inspect
 import re
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def docstrings(path: Path) -> list[tuple[int, str]]:
                 and isinstance(first.value, ast.Constant)
                 and isinstance(first.value.value, str)
             ):
-                found.append((first.lineno, first.value.value))
+                found.append((first.lineno, inspect.cleandoc(first.value.value)))
     comments = [
         (n, line.strip()[3:]) for n, line in enumerate(source.splitlines(), 1) if line.strip().startswith("#: ")
     ]
