@@ -106,6 +106,16 @@ def test_failure_ping_carries_the_stage_and_error(
     assert "disk I/O error while dumping" in body
 
 
+def test_failure_before_the_start_sends_only_the_failure(
+    rclone_settings: Callable[..., None], sqlite_db: str, server: Server
+) -> None:
+    rclone_settings(PING_URLS={"backup": server.url})
+    with pytest.raises(ImproperlyConfigured, match="nope"):
+        backup("nope")
+    assert server.paths() == [f"/{SECRET}/fail"]
+    assert "backup of database 'nope' failed at stage prepare" in server.requests[0][2]
+
+
 def test_per_alias_url_and_explicit_events(
     rclone_settings: Callable[..., None], sqlite_db: str, server: Server
 ) -> None:

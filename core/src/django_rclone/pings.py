@@ -178,17 +178,20 @@ def _send_within(url: str, body: str, timeout: float) -> str | None:
 def ping(operation: str, event: str, *, alias: str | None = None, body: str = "") -> bool:
     """Send the ``event`` ping of ``operation`` (for ``alias``) if one is configured.
 
-    Never raises: a missing setting, a bad answer, a timeout or any other error is logged (with
-    the URL's host only) and ``False`` returned. ``True`` means a ping was sent and answered 2xx.
+    Never raises: a bad answer, a timeout or any other error is logged (with the URL's host only)
+    and ``False`` returned; invalid settings send nothing (the operation reports them itself).
+    ``True`` means a ping was sent and answered 2xx.
     """
-    try:
-        from django_rclone.conf import get_settings
+    from django_rclone.conf import get_settings
 
+    try:
         targets = targets_for(operation, alias)
         url = targets.url(event) if targets else None
         if url is None:
             return False
         problem = _send_within(url, body, get_settings().ping_timeout)
+    except ImproperlyConfigured:
+        return False
     except Exception as exc:  # a monitoring side effect never fails the operation
         logger.warning("django-rclone: %s ping of %s not sent: %s: %s", event, operation, type(exc).__name__, exc)
         return False
