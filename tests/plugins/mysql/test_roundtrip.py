@@ -211,3 +211,26 @@ def test_truncated_backup_is_refused_before_touching_the_database(mysql_db: str,
     with pytest.raises(CommandError, match="manifest"):
         call_command("dbrestore", "--database", ALIAS, "--noinput", verbosity=0)
     assert snapshot() == changed
+
+
+def test_estimated_size_is_the_tables_size(mysql_db: str, rclone_settings: Any) -> None:
+    """The progress line's estimate: the client's answer equals information_schema's through Django."""
+    from django_rclone.resolution import resolve
+
+    populate()
+    [(expected,)] = run_sql(
+        "SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables "
+        "WHERE table_schema = DATABASE()"
+    )
+    connector = resolve(ALIAS).connector
+    try:
+        assert connector.estimated_size() == int(expected)
+        assert connector.estimated_size() > 0
+    finally:
+        connector.cleanup()
+    rclone_settings(CONNECTORS={ALIAS: {"PORT": "1", "HOST": "127.0.0.1"}})  # nothing listens: no estimate
+    connector = resolve(ALIAS).connector
+    try:
+        assert connector.estimated_size() is None
+    finally:
+        connector.cleanup()
