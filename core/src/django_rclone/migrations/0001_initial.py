@@ -1,4 +1,4 @@
-"""The unmanaged ``BackupStatus`` model: creates no table, only its permission."""
+"""``BackupStatus``: an always-empty table whose model carries the status page permission."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ class Migration(migrations.Migration):
                 "verbose_name": "backup status",
                 "verbose_name_plural": "backup status",
                 "permissions": [("view_backup_status", "Can view the backup status page")],
-                "managed": False,
                 "default_permissions": (),
             },
         ),
