@@ -18,6 +18,13 @@ class _RawFileConnector(SqliteConnector):
     """Shared argv building: ``PREFIX + python -m django_rclone_sqlite.rawfile ACTION NAME + SUFFIX``."""
 
     extension = "db"
+    run_options = frozenset()
+    unsupported_options = {
+        "EXCLUDE": (
+            "a file backup is the whole database file, so tables cannot be left out; "
+            "use django_rclone_sqlite.SqliteConnector (SQL .dump), which supports EXCLUDE"
+        ),
+    }
     # The helper runs under this interpreter; DUMP_CMD/RESTORE_CMD may name another Python.
     dump_cmd = sys.executable
     restore_cmd = sys.executable
@@ -46,6 +53,9 @@ class _RawFileConnector(SqliteConnector):
         return self._helper("RESTORE", self.restore_action)
 
     def dump_args(self) -> list[str]:
+        return []
+
+    def excluded(self) -> list[str]:
         return []
 
     def tool_versions(self) -> dict[str, str]:
