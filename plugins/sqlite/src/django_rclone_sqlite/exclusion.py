@@ -70,20 +70,20 @@ def keep_script(live: Path, tables: Sequence[str]) -> str:
                 sequences = {row[0] for row in conn.execute("SELECT name FROM sqlite_sequence")}
         finally:
             conn.close()
+    # Every name below goes through quote_name()/quote_text(); the CREATE statements are the live
+    # database's own schema text.
     for table in tables:
         lines.append(f"DROP TABLE IF EXISTS main.{quote_name(table)};")
         created = [row for row in schema if row[0] == "table" and row[1] == table]
         if not created:
             continue
         lines.append(created[0][3] + ";")
-        lines.append(f"INSERT INTO main.{quote_name(table)} SELECT * FROM live.{quote_name(table)};")
+        lines.append(f"INSERT INTO main.{quote_name(table)} SELECT * FROM live.{quote_name(table)};")  # noqa: S608
         lines += [sql + ";" for kind, name, tbl, sql in schema if kind in ("index", "trigger") and tbl == table]
         if table in sequences:
-            lines.append(f"DELETE FROM main.sqlite_sequence WHERE name = {quote_text(table)};")
-            lines.append(
-                "INSERT INTO main.sqlite_sequence (name, seq) SELECT name, seq FROM live.sqlite_sequence "
-                f"WHERE name = {quote_text(table)};"
-            )
+            name = quote_text(table)
+            lines.append(f"DELETE FROM main.sqlite_sequence WHERE name = {name};")  # noqa: S608
+            lines.append(f"INSERT INTO main.sqlite_sequence SELECT * FROM live.sqlite_sequence WHERE name = {name};")  # noqa: S608
     lines += ["COMMIT;", "DETACH DATABASE live;"]
     return "\n".join(lines) + "\n"
 
