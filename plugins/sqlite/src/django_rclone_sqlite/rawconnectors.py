@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 
+from django_rclone.db.base import Phase
 from django_rclone_sqlite.connectors import SqliteConnector
 
 
@@ -54,6 +55,10 @@ class _RawFileConnector(SqliteConnector):
 
     def dump_args(self) -> list[str]:
         return []
+
+    def tool_label(self, phase: Phase) -> str:
+        action = self.dump_action if phase == "DUMP" else self.restore_action
+        return f"django_rclone_sqlite.rawfile {action}"
 
     def excluded(self) -> list[str]:
         return []
