@@ -67,3 +67,35 @@ class FailingSnapshots:
 
     def restore(self, db_alias: str, src: Path) -> None:
         raise RuntimeError("impdp: ORA-39001 invalid argument value")
+
+
+from django_rclone.db.compat import BaseCommandDBConnector  # noqa: E402
+
+
+class DbbackupStyleSqlite(BaseCommandDBConnector):
+    """A custom connector written for django-dbbackup: ``_create_dump`` returns a file,
+    ``_restore_dump`` reads one; only the import line changed (was ``dbbackup.db.base``)."""
+
+    extension = "sqldump"
+
+    def _create_dump(self) -> IO[bytes]:
+        name = self.settings["NAME"]
+        stdout, _ = self.run_command(f"{self.dump_prefix} sqlite3 -bail -readonly {name} .dump {self.dump_suffix}")
+        return stdout
+
+    def _restore_dump(self, dump: IO[bytes]) -> None:
+        from django.db import connections
+
+        name = self.settings["NAME"]
+        connections[self.database_name].close()
+        Path(name).unlink()
+        self.run_command(f"sqlite3 -bail {name}", stdin=dump)
+
+
+class FailingDbbackupStyle(BaseCommandDBConnector):
+    def _create_dump(self) -> IO[bytes]:
+        stdout, _ = self.run_command("sh -c 'echo ORA-00942 table missing >&2; exit 4'")
+        return stdout
+
+    def _restore_dump(self, dump: IO[bytes]) -> None:
+        raise AssertionError("not reached")
