@@ -10,6 +10,7 @@ class DjangoRcloneConfig(AppConfig):
 
     def ready(self) -> None:
         # System checks (docs/checks.md); registering them imports no plugin and runs nothing.
-        from django_rclone import checks
+        from django_rclone import checks, checks_migration
 
         checks.register()
+        checks_migration.register()
