@@ -192,7 +192,11 @@ def explain(database: str, host: PluginHost | None = None) -> Explanation:
     does not import is reported too.
     """
     try:
-        found = resolve(database, host)
+        with warnings.catch_warnings():
+            # Reported as data here (rule "engine family"; checks W106/W107), not as Python warnings.
+            warnings.simplefilter("ignore", EngineFamilyWarning)
+            warnings.simplefilter("ignore", LegacySettingWarning)
+            found = resolve(database, host)
     except ConnectorNotFound as exc:
         return Explanation(database, exc.engine, "not found", str(exc), package=exc.package)
     except (ImproperlyConfigured, DjangoRcloneError, ImportError, TypeError, ValueError) as exc:
