@@ -1,7 +1,7 @@
 """SQLite connectors that back up the database file itself rather than SQL text.
 
 Neither is the default for any engine; pick one per alias with
-``DJANGO_RCLONE["CONNECTORS"][alias] = "django_rclone_sqlite.SqliteBackupConnector"``. Both run
+``DJANGO_RCLONE["CONNECTORS"][alias] = "django_rclone_sqlite.rawconnectors.SqliteBackupConnector"``. Both run
 the helper ``python -m django_rclone_sqlite.rawfile`` (see that module), so they need no sqlite3
 binary, and their backups (extension ``db``) are plain SQLite files either one can restore.
 """
@@ -23,7 +23,7 @@ class _RawFileConnector(SqliteConnector):
     unsupported_options = {
         "EXCLUDE": (
             "a file backup is the whole database file, so tables cannot be left out; "
-            "use django_rclone_sqlite.SqliteConnector (SQL .dump), which supports EXCLUDE"
+            "use django_rclone_sqlite.connectors.SqliteConnector (SQL .dump), which supports EXCLUDE"
         ),
     }
     # The helper runs under this interpreter; DUMP_CMD/RESTORE_CMD may name another Python.
