@@ -124,12 +124,15 @@ def test_snapshots_auto_detection_functions(rclone_settings: Callable[..., None]
     from django_rclone_sqlite import SqliteConnector
 
     rclone_settings()
-    with pytest.warns(DeprecationWarning):
-        assert get_connector_class("django.db.backends.sqlite3") is SqliteConnector
-    with pytest.warns(DeprecationWarning), warnings.catch_warnings():
+    with pytest.warns(DeprecationWarning, match="get_connector_class is deprecated"):
+        sqlite = get_connector_class("django.db.backends.sqlite3")
+    assert sqlite is SqliteConnector
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        assert get_connector_class("timescale.db.backends.postgresql") is PgDumpConnector
-    with pytest.warns(DeprecationWarning):
+        with pytest.warns(DeprecationWarning, match="get_connector_class is deprecated"):
+            timescale = get_connector_class("timescale.db.backends.postgresql")
+    assert timescale is PgDumpConnector
+    with pytest.warns(DeprecationWarning, match="get_connector_for_alias is deprecated"):
         connector: Any = get_connector_for_alias("default")
     assert isinstance(connector, SqliteConnector)
     assert connector.database == "default"
