@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 from typing import IO, Any
 
-from django_rclone.db.base import BaseConnector
+from django_rclone.db.base import BaseConnector, CommandConnector, Phase
+from django_rclone.db.compat import BaseCommandDBConnector
 
 
 class CatFileConnector(BaseConnector):
@@ -69,9 +71,6 @@ class FailingSnapshots:
         raise RuntimeError("impdp: ORA-39001 invalid argument value")
 
 
-from django_rclone.db.compat import BaseCommandDBConnector  # noqa: E402
-
-
 class DbbackupStyleSqlite(BaseCommandDBConnector):
     """A custom connector written for django-dbbackup: ``_create_dump`` returns a file,
     ``_restore_dump`` reads one; only the import line changed (was ``dbbackup.db.base``)."""
@@ -99,3 +98,25 @@ class FailingDbbackupStyle(BaseCommandDBConnector):
 
     def _restore_dump(self, dump: IO[bytes]) -> None:
         raise AssertionError("not reached")
+
+
+class HelperConnector(CommandConnector):
+    """Runs a ``python -c`` helper that fails, and labels it with the tool the user knows."""
+
+    dump_cmd = sys.executable
+    restore_cmd = sys.executable
+    label = "acme-dump"
+
+    def dump_args(self) -> list[str]:
+        return ["-c", "import sys; sys.stderr.write('acme: no licence'); sys.exit(3)"]
+
+    def restore_args(self) -> list[str]:
+        return ["-c", "import sys; sys.stdin.buffer.read(); sys.stderr.write('acme: refused'); sys.exit(4)"]
+
+    def tool_label(self, phase: Phase) -> str:
+        return self.label if phase == "DUMP" else "acme-restore"
+
+
+class UnlabelledHelperConnector(HelperConnector):
+    def tool_label(self, phase: Phase) -> str:
+        return ""

@@ -25,6 +25,7 @@ DBBACKUP = {
     "DBBACKUP_CONNECTORS": {
         "default": {"USER": "backupuser", "PASSWORD": SECRET, "HOST": "replica-for-backup"},
         "other": {"CONNECTOR": "dbbackup.db.sqlite.SqliteBackupConnector", "EXCLUDE": ["django_session"]},
+        "pg": {"DUMP_ENV": {"PGSSLMODE": "require", "PGPASSWORD": SECRET}},
     },
     "DBBACKUP_CONNECTOR_MAPPING": {"transaction_hooks.backends.postgis": "dbbackup.db.postgresql.PgDumpGisConnector"},
     "STORAGES": {
@@ -86,6 +87,10 @@ def test_translatesettings_prints_a_complete_valid_dict_from_dbbackup_settings(o
         "CONNECTOR": "django_rclone_sqlite.rawconnectors.SqliteBackupConnector",
         "EXCLUDE": ["django_session"],
     }
+    assert result["CONNECTORS"]["pg"]["DUMP_ENV"] == {
+        "PGSSLMODE": "require",
+        "PGPASSWORD": "<secret: copy DBBACKUP_CONNECTORS['pg']['DUMP_ENV']['PGPASSWORD']>",
+    }
     assert result["CONNECTOR_MAPPING"] == {
         "transaction_hooks.backends.postgis": "django_rclone_postgres.connectors.PgDumpGisSqlConnector"
     }
@@ -145,7 +150,8 @@ def test_translatesettings_from_snapshots(old_settings: Any) -> None:
 
 def test_checks_warn_for_each_old_setting_with_its_equivalent(old_settings: Any) -> None:
     old_settings(**DBBACKUP, SNAPSHOTS={"DATABASE_CONNECTORS": {"default": "django_snapshots.SQLiteConnector"}})
-    [replica, other] = messages("django_rclone.W101")
+    [replica, other, pg] = messages("django_rclone.W101")
+    assert SECRET not in pg.hint
     assert "backups of 'default' ignore its HOST, USER override" in replica.msg
     assert "'HOST': 'replica-for-backup'" in replica.hint
     assert SECRET not in replica.hint

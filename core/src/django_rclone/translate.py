@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import pprint
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,9 @@ from django_rclone.legacy import translate_connector_path
 
 #: Keys of a per-alias options dict whose values are secrets.
 SECRET_KEYS = frozenset({"PASSWORD", "ADMIN_PASSWORD"})
+#: Per-alias options holding environment variables, and the variable names that carry secrets.
+ENV_KEYS = frozenset({"ENV", "DUMP_ENV", "RESTORE_ENV"})
+SECRET_VARIABLE = re.compile(r"PASS|PWD|SECRET|TOKEN|KEY|CREDENTIAL", re.IGNORECASE)
 
 #: django-dbbackup settings that only configure storage; they become ``REMOTE`` plus an rclone remote.
 STORAGE_KEYS = ("DBBACKUP_STORAGE", "DBBACKUP_STORAGE_OPTIONS")
@@ -133,6 +137,11 @@ def _options(entry: Mapping[str, Any], origin: str, notes: list[str], show_secre
             options[key] = _connector_entry(value, f"{origin}['CONNECTOR']", notes)
         elif key in SECRET_KEYS and value and not show_secrets:
             options[key] = f"<secret: copy {origin}[{key!r}]>"
+        elif key in ENV_KEYS and isinstance(value, Mapping) and not show_secrets:
+            options[key] = {
+                name: f"<secret: copy {origin}[{key!r}][{name!r}]>" if SECRET_VARIABLE.search(str(name)) else val
+                for name, val in value.items()
+            }
         else:
             options[key] = value
     return options

@@ -98,3 +98,32 @@ def test_file_connectors_still_refuse_exclude_and_name_the_dump_connector(
     with pytest.raises(CommandError, match=r"does not support the EXCLUDE option.*SqliteConnector"):
         call_command("dbbackup", verbosity=0)
     assert [p for p in remote.rglob("*") if p.is_file()] == []
+
+
+@pytest.mark.parametrize("bad", ["testapp_note", ["sqlite_sequence"], [""]])
+def test_exclude_must_be_a_list_of_user_tables(
+    sqlite_db: str, rclone_settings: Callable[..., Any], remote: Path, bad: Any
+) -> None:
+    rclone_settings(CONNECTORS={"default": {"EXCLUDE": bad}})
+    with pytest.raises(CommandError, match="Connector option EXCLUDE for database 'default'"):
+        call_command("dbbackup", verbosity=0)
+    assert [p for p in remote.rglob("*") if p.is_file()] == []
+
+
+def test_excluded_table_names_are_quoted(sqlite_db: str, rclone_settings: Callable[..., Any], remote: Path) -> None:
+    """A table whose name needs quoting (quotes, spaces, a semicolon) is excluded and kept like any other."""
+    odd = 'odd "name"; DROP TABLE testapp_author; --'
+    conn = sqlite3.connect(connection.settings_dict["NAME"])
+    with conn:
+        conn.execute(f"CREATE TABLE [{odd}] (v TEXT)")
+        conn.execute(f"INSERT INTO [{odd}] VALUES ('kept')")  # noqa: S608 - a test table name
+    conn.close()
+    rclone_settings(CONNECTORS={"default": {"EXCLUDE": [odd]}})
+    Author.objects.create(name="Ada")
+    call_command("dbbackup", verbosity=0)
+    assert b"kept" not in _backup_bytes(remote)
+    connection.close()
+    call_command("dbrestore", "--noinput", verbosity=0)
+    db = connection.settings_dict["NAME"]
+    assert _raw(db, f"SELECT v FROM [{odd}]") == [("kept",)]  # noqa: S608
+    assert list(Author.objects.values_list("name", flat=True)) == ["Ada"]

@@ -49,12 +49,18 @@ class SqliteConnector(CommandConnector):
 
     def excluded(self) -> list[str]:
         """The ``EXCLUDE`` table names, checked (a bare string would be split into letters)."""
+        from django.core.exceptions import ImproperlyConfigured
+
         value = self.option("EXCLUDE") or []
         if isinstance(value, str) or not all(isinstance(name, str) and name for name in value):
-            from django.core.exceptions import ImproperlyConfigured
-
             raise ImproperlyConfigured(
                 f"Connector option EXCLUDE for database {self.database!r} must be a list of table names."
+            )
+        internal = [name for name in value if name.lower().startswith("sqlite_")]
+        if internal:
+            raise ImproperlyConfigured(
+                f"Connector option EXCLUDE for database {self.database!r} names SQLite's own tables {internal}; "
+                "they belong to the database file and cannot be left out."
             )
         return list(value)
 
