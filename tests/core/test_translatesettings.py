@@ -190,3 +190,20 @@ def test_old_connector_path_inside_django_rclone_and_engine_family_are_reported(
     [family] = messages("django_rclone.W107")
     assert "'tenants'" in family.msg
     assert "CONNECTOR_MAPPING']['django_tenants.postgresql_backend'] = " in family.hint
+
+
+def test_odd_values_still_give_valid_python(old_settings: Any, tmp_path: Path) -> None:
+    """Paths become strings and objects that have no literal form become placeholders, so the
+    printed dict always executes; malformed old settings never break the checks."""
+    old_settings(
+        DJANGO_RCLONE=None,
+        DBBACKUP_CONNECTORS={"default": {"NAME": tmp_path / "db.sqlite3", "ENV": {"X": object()}}},
+        DBBACKUP_STORAGE_OPTIONS={"location": tmp_path},
+        SNAPSHOTS={"DATABASE_CONNECTORS": ["not", "a", "dict"]},
+    )
+    text, result = translated()
+    assert result["CONNECTORS"]["default"]["NAME"] == str(tmp_path / "db.sqlite3")
+    assert result["CONNECTORS"]["default"]["ENV"]["X"].startswith("<not translated")
+    assert result["REMOTE"] == str(tmp_path)
+    assert "cannot be written as a setting here" in text
+    assert messages("django_rclone.W101")

@@ -26,7 +26,16 @@ def check_leftover_settings(app_configs: Iterable[AppConfig] | None = None, **kw
     """W101-W105: django-dbbackup / django-snapshots settings that django-rclone does not read."""
     if not _wanted(app_configs):
         return []
-    found = translate(django_settings).findings
+    try:
+        found = translate(django_settings).findings
+    except Exception as exc:  # a check must never break `manage.py check` for the whole project
+        return [
+            checks.Warning(
+                f"django-dbbackup / django-snapshots settings could not be read: {type(exc).__name__}: {exc}.",
+                hint="Translate them by hand (docs/migration-from-dbbackup.md).",
+                id="django_rclone.W101",
+            )
+        ]
     return [
         checks.Warning(
             finding.message + ".", hint=f"Equivalent: {finding.equivalent}. {TRANSLATE_HINT}", id=finding.check_id

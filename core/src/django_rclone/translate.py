@@ -112,6 +112,20 @@ class Translation:
         return "\n".join(lines) + "\n"
 
 
+def _literal(value: Any, origin: str, notes: list[str]) -> Any:
+    """``value`` as plain Python literals (``repr`` must be valid Python); paths become strings."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, Mapping):
+        return {str(k): _literal(v, f"{origin}[{k!r}]", notes) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_literal(v, origin, notes) for v in value]
+    notes.append(f"{origin} is a {type(value).__name__}, which cannot be written as a setting here; copy it by hand.")
+    return f"<not translated: copy {origin}>"
+
+
 def _connector_entry(value: Any, origin: str, notes: list[str]) -> Any:
     """A CONNECTOR value (path, class, instance) as something ``DJANGO_RCLONE`` accepts and prints."""
     if isinstance(value, str):
@@ -139,11 +153,13 @@ def _options(entry: Mapping[str, Any], origin: str, notes: list[str], show_secre
             options[key] = f"<secret: copy {origin}[{key!r}]>"
         elif key in ENV_KEYS and isinstance(value, Mapping) and not show_secrets:
             options[key] = {
-                name: f"<secret: copy {origin}[{key!r}][{name!r}]>" if SECRET_VARIABLE.search(str(name)) else val
+                str(name): f"<secret: copy {origin}[{key!r}][{name!r}]>"
+                if SECRET_VARIABLE.search(str(name))
+                else _literal(val, f"{origin}[{key!r}][{name!r}]", notes)
                 for name, val in value.items()
             }
         else:
-            options[key] = value
+            options[key] = _literal(value, f"{origin}[{key!r}]", notes)
     return options
 
 
@@ -187,13 +203,18 @@ def _storage(settings: Any) -> tuple[str, str, dict[str, Any]] | None:
     storages = getattr(settings, "STORAGES", None)
     if isinstance(storages, Mapping) and isinstance(storages.get("dbbackup"), Mapping):
         entry = storages["dbbackup"]
-        return "STORAGES['dbbackup']", str(entry.get("BACKEND", "")), dict(entry.get("OPTIONS") or {})
+        options = entry.get("OPTIONS")
+        return (
+            "STORAGES['dbbackup']",
+            str(entry.get("BACKEND", "")),
+            dict(options) if isinstance(options, Mapping) else {},
+        )
     backend = getattr(settings, "DBBACKUP_STORAGE", None)
     options = getattr(settings, "DBBACKUP_STORAGE_OPTIONS", None)
     if backend is None and options is None:
         return None
     backend = backend or "django.core.files.storage.FileSystemStorage"
-    return "DBBACKUP_STORAGE", str(backend), dict(options or {})
+    return "DBBACKUP_STORAGE", str(backend), dict(options) if isinstance(options, Mapping) else {}
 
 
 def _remote_for_storage(backend: str, options: Mapping[str, Any], config: list[str], notes: list[str]) -> str:
@@ -315,6 +336,7 @@ def translate(
             out.sources.append(key)
             if key in DIRECT_KEYS:
                 ours_key = DIRECT_KEYS[key]
+                value = _literal(value, key, notes)
                 current.setdefault(ours_key, value)
                 equivalent = _equivalent(ours_key, value)
             elif key == "DBBACKUP_FILENAME_TEMPLATE":
@@ -332,7 +354,7 @@ def translate(
 
     if snapshots:
         snap = getattr(settings, "SNAPSHOTS", None)
-        if isinstance(snap, Mapping) and snap.get("DATABASE_CONNECTORS"):
+        if isinstance(snap, Mapping) and isinstance(snap.get("DATABASE_CONNECTORS"), Mapping):
             out.sources.append("SNAPSHOTS['DATABASE_CONNECTORS']")
             for alias, value in dict(snap["DATABASE_CONNECTORS"]).items():
                 origin = f"SNAPSHOTS['DATABASE_CONNECTORS'][{alias!r}]"

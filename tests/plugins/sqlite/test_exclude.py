@@ -127,3 +127,18 @@ def test_excluded_table_names_are_quoted(sqlite_db: str, rclone_settings: Callab
     db = connection.settings_dict["NAME"]
     assert _raw(db, f"SELECT v FROM [{odd}]") == [("kept",)]  # noqa: S608
     assert list(Author.objects.values_list("name", flat=True)) == ["Ada"]
+
+
+def test_restore_with_exclude_onto_a_missing_database_creates_it_from_the_backup(
+    sqlite_db: str, rclone_settings: Callable[..., Any], remote: Path
+) -> None:
+    """Nothing to keep when the live file is gone (a new machine): the backup alone is restored."""
+    rclone_settings(CONNECTORS={"default": {"EXCLUDE": [NOTE]}})
+    Author.objects.create(name="Ada")
+    call_command("dbbackup", verbosity=0)
+    connection.close()
+    db = Path(connection.settings_dict["NAME"])
+    db.unlink()
+    call_command("dbrestore", "--noinput", verbosity=0)
+    assert _raw(str(db), "SELECT name FROM testapp_author") == [("Ada",)]
+    assert _raw(str(db), "SELECT name FROM sqlite_master WHERE name = ?", NOTE) == []

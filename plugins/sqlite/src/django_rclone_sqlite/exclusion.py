@@ -53,8 +53,10 @@ def keep_script(live: Path, tables: Sequence[str]) -> str:
     """
     if not tables:
         return ""
-    lines = [f"ATTACH DATABASE {quote_text(str(live.resolve()))} AS live;", "BEGIN;"]
     have_live = live.is_file()
+    # Attaching a missing file would create it; without a live database there is nothing to keep.
+    lines = [f"ATTACH DATABASE {quote_text(str(live.resolve()))} AS live;"] if have_live else []
+    lines.append("BEGIN;")
     schema: list[tuple[str, str, str, str]] = []
     sequences: set[str] = set()
     if have_live:
@@ -84,7 +86,7 @@ def keep_script(live: Path, tables: Sequence[str]) -> str:
             name = quote_text(table)
             lines.append(f"DELETE FROM main.sqlite_sequence WHERE name = {name};")  # noqa: S608
             lines.append(f"INSERT INTO main.sqlite_sequence SELECT * FROM live.sqlite_sequence WHERE name = {name};")  # noqa: S608
-    lines += ["COMMIT;", "DETACH DATABASE live;"]
+    lines += ["COMMIT;", "DETACH DATABASE live;"] if have_live else ["COMMIT;"]
     return "\n".join(lines) + "\n"
 
 
