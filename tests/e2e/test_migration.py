@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import sqlite3
 import subprocess
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from io import StringIO
@@ -280,3 +283,35 @@ def test_0_1_project_keeps_its_settings_and_restores_its_old_backup(
 
 def get_db_name() -> str:
     return str(connections["default"].settings_dict["NAME"])
+
+
+def test_manage_py_dbbackup_warns_about_the_ignored_replica_override(tmp_path: Path) -> None:
+    """Before migrating, the very command that makes the backup says the old override is ignored
+    (the system checks run before `manage.py dbbackup`), without printing the password."""
+    root = Path(__file__).resolve().parents[2]
+    db = tmp_path / "db.sqlite3"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    conn.close()
+    (tmp_path / "remote").mkdir()
+    (tmp_path / "old_project_settings.py").write_text(
+        "from tests.settings import *  # noqa: F403\n"
+        f"DATABASES = {{'default': {{'ENGINE': 'django.db.backends.sqlite3', 'NAME': {str(db)!r}}}}}\n"
+        f"DJANGO_RCLONE = {{'REMOTE': {str(tmp_path / 'remote')!r}}}\n"
+        "DBBACKUP_CONNECTORS = {'default': {'USER': 'backupuser', 'PASSWORD': 'pw-Secret-42', "
+        "'HOST': 'replica-for-backup'}}\n",
+        encoding="utf-8",
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "old_project_settings",
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(root)]),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "django", "dbbackup"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "(django_rclone.W101) DBBACKUP_CONNECTORS['default'] is not read by django-rclone" in done.stderr
+    assert "ignore its HOST, USER override" in done.stderr
+    assert "translatesettings" in done.stderr
+    assert "pw-Secret-42" not in done.stderr + done.stdout
