@@ -207,3 +207,21 @@ def test_odd_values_still_give_valid_python(old_settings: Any, tmp_path: Path) -
     assert result["REMOTE"] == str(tmp_path)
     assert "cannot be written as a setting here" in text
     assert messages("django_rclone.W101")
+
+
+def test_old_paths_already_in_django_rclone_are_rewritten(old_settings: Any, remote: Path) -> None:
+    old_settings(
+        DJANGO_RCLONE={
+            "REMOTE": str(remote),
+            "CONNECTORS": {"default": {"CONNECTOR": "dbbackup.db.sqlite.SqliteCPConnector"}, "x": "auto"},
+            "CONNECTOR_MAPPING": {"mysql.connector.django": "django_snapshots.MySQLConnector"},
+        }
+    )
+    _, result = translated()
+    assert result["CONNECTORS"] == {
+        "default": {"CONNECTOR": "django_rclone_sqlite.rawconnectors.SqliteCPConnector"},
+        "x": "auto",
+    }
+    assert result["CONNECTOR_MAPPING"] == {
+        "mysql.connector.django": "django_rclone_mysql.connectors.MysqlDumpConnector"
+    }

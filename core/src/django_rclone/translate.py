@@ -272,9 +272,23 @@ def translate(
     current = getattr(settings, "DJANGO_RCLONE", None)
     current = dict(current) if isinstance(current, Mapping) else {}
     result: dict[str, Any] = {"REMOTE": current.get("REMOTE") or REMOTE_PLACEHOLDER}
-    connectors: dict[str, Any] = dict(current.get("CONNECTORS") or {})
-    mapping: dict[str, Any] = dict(current.get("CONNECTOR_MAPPING") or {})
     notes = out.notes
+    # The current DJANGO_RCLONE wins, with any old connector path in it rewritten (check W106).
+    connectors: dict[str, Any] = {}
+    for alias, entry in dict(current.get("CONNECTORS") or {}).items():
+        if isinstance(entry, str):
+            connectors[alias] = translate_connector_path(entry) or entry
+        elif isinstance(entry, Mapping) and isinstance(entry.get("CONNECTOR"), str):
+            connectors[alias] = {
+                **entry,
+                "CONNECTOR": translate_connector_path(entry["CONNECTOR"]) or entry["CONNECTOR"],
+            }
+        else:
+            connectors[alias] = entry
+    mapping: dict[str, Any] = {
+        engine: (translate_connector_path(target) or target) if isinstance(target, str) else target
+        for engine, target in dict(current.get("CONNECTOR_MAPPING") or {}).items()
+    }
 
     if dbbackup:
         old_connectors = getattr(settings, "DBBACKUP_CONNECTORS", None)
