@@ -225,3 +225,14 @@ def test_old_paths_already_in_django_rclone_are_rewritten(old_settings: Any, rem
     assert result["CONNECTOR_MAPPING"] == {
         "mysql.connector.django": "django_rclone_mysql.connectors.MysqlDumpConnector"
     }
+
+
+def test_connection_string_with_a_password_is_masked(old_settings: Any) -> None:
+    uri = "mongodb://app:Sup3r-secret@db1:27017/shop?authSource=admin"
+    old_settings(DJANGO_RCLONE=None, DBBACKUP_CONNECTORS={"mongo": {"HOST": uri, "AUTH_SOURCE": "admin"}})
+    text, result = translated()
+    assert "Sup3r-secret" not in text
+    assert result["CONNECTORS"]["mongo"]["HOST"].startswith("<secret: copy DBBACKUP_CONNECTORS['mongo']['HOST']")
+    assert "Sup3r-secret" not in messages("django_rclone.W101")[0].hint
+    _, shown = translated("--show-secrets")
+    assert shown["CONNECTORS"]["mongo"]["HOST"] == uri

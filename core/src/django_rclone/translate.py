@@ -26,6 +26,8 @@ SECRET_KEYS = frozenset({"PASSWORD", "ADMIN_PASSWORD"})
 #: Per-alias options holding environment variables, and the variable names that carry secrets.
 ENV_KEYS = frozenset({"ENV", "DUMP_ENV", "RESTORE_ENV"})
 SECRET_VARIABLE = re.compile(r"PASS|PWD|SECRET|TOKEN|KEY|CREDENTIAL", re.IGNORECASE)
+#: A connection string with a password in it (``mongodb://user:pw@host``).
+URI_WITH_PASSWORD = re.compile(r"://[^/@:\s]*:[^/@\s]+@")
 
 #: django-dbbackup settings that only configure storage; they become ``REMOTE`` plus an rclone remote.
 STORAGE_KEYS = ("DBBACKUP_STORAGE", "DBBACKUP_STORAGE_OPTIONS")
@@ -151,6 +153,8 @@ def _options(entry: Mapping[str, Any], origin: str, notes: list[str], show_secre
             options[key] = _connector_entry(value, f"{origin}['CONNECTOR']", notes)
         elif key in SECRET_KEYS and value and not show_secrets:
             options[key] = f"<secret: copy {origin}[{key!r}]>"
+        elif isinstance(value, str) and URI_WITH_PASSWORD.search(value) and not show_secrets:
+            options[key] = f"<secret: copy {origin}[{key!r}], a connection string with a password>"
         elif key in ENV_KEYS and isinstance(value, Mapping) and not show_secrets:
             options[key] = {
                 str(name): f"<secret: copy {origin}[{key!r}][{name!r}]>"
