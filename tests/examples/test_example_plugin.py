@@ -33,7 +33,7 @@ if importlib.util.find_spec("django_rclone_example") is None:
         pytrace=False,
     )
 
-ENGINE = "acme.db.backends.sqlite"
+ENGINE = "django_rclone_example.backend"
 ALIAS = "acme"
 
 
@@ -50,8 +50,8 @@ def fresh_host(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def acme_db(tmp_path: Path) -> Iterator[Path]:
     """An ``acme`` alias whose ENGINE only the example plugin serves, backed by a real SQLite file.
 
-    Django never opens this alias (the made-up backend is not importable); rows are written and read
-    with the sqlite3 module, which is all the connector needs.
+    Rows are written and read with the sqlite3 module, which is all the connector needs; Django can
+    open the alias too (``test_the_example_engine_is_a_backend_django_loads``).
     """
     path = tmp_path / "acme.sqlite3"
     with closing(sqlite3.connect(path)) as db, db:
@@ -166,3 +166,17 @@ def test_restore_refuses_to_swap_under_an_open_wal_connection(acme_db: Path, rem
     assert [p.name for p in acme_db.parent.iterdir() if "restoring" in p.name] == []
     call_command("dbrestore", "--database", ALIAS, "--noinput", verbosity=0)  # once it is closed
     assert rows(acme_db) == before
+
+
+def test_the_example_engine_is_a_backend_django_loads(acme_db: Path) -> None:
+    """The ENGINE the example plugin claims is a real Django backend, as docs/writing-a-plugin.md requires."""
+    from django.db.utils import ConnectionHandler
+
+    handler = ConnectionHandler({"default": {"ENGINE": ENGINE, "NAME": str(acme_db)}})
+    connection = handler["default"]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM item")
+            assert cursor.fetchone() == (3,)
+    finally:
+        connection.close()

@@ -10,10 +10,9 @@ class DjangoRcloneConfig(AppConfig):
 
     def ready(self) -> None:
         # System checks (docs/checks.md); registering them imports no plugin and runs nothing.
-        from django_rclone import checks
+        from django_rclone import checks, checks_migration, pings
 
         checks.register()
+        checks_migration.register()
         # Monitoring pings ride on the operations' signals; without PING_URLS they send nothing.
-        from django_rclone import pings
-
         pings.connect()

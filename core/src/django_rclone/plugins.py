@@ -54,10 +54,14 @@ class PluginHost:
     pm: pluggy.PluginManager
     infos: list[PluginInfo] = field(default_factory=list)
 
-    def register(self, plugin: object, name: str | None = None, distribution: str | None = None) -> None:
+    def register(
+        self, plugin: object, name: str | None = None, distribution: str | None = None, version: str | None = None
+    ) -> None:
         registered = self.pm.register(plugin, name=name)
         module = getattr(plugin, "__name__", type(plugin).__name__)
-        self.infos.append(PluginInfo(name=registered or module, module=module, distribution=distribution))
+        self.infos.append(
+            PluginInfo(name=registered or module, module=module, distribution=distribution, version=version)
+        )
         self.pm.check_pending()
 
     def unregister(self, name: str) -> None:
@@ -133,7 +137,14 @@ def build_host(load_entry_points: bool = True) -> PluginHost:
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     host = PluginHost(pm)
-    host.register(importlib.import_module("django_rclone.hookimpls"), name="django_rclone.core")
+    from django_rclone import __version__
+
+    host.register(
+        importlib.import_module("django_rclone.hookimpls"),
+        name="django_rclone.core",
+        distribution="django-rclone",
+        version=__version__,
+    )
     if not load_entry_points:
         return host
     blocked = _disabled()

@@ -7,11 +7,18 @@ Order, highest first:
    means: keep resolving with the options applied).
 2. ``DJANGO_RCLONE["CONNECTOR_MAPPING"][engine]``.
 3. The engines that installed plugins declare (``django_rclone_engines``).
-4. ``ConnectorNotFound``, naming the plugin distribution to install when one is known.
+4. The engine family the ENGINE's name contains (``timescale.db.backends.postgresql`` is served
+   like ``django.db.backends.postgresql``), with an ``EngineFamilyWarning``; see ``legacy.py``.
+5. ``ConnectorNotFound``, naming the plugin distribution to install when one is known.
+
+django-dbbackup and django-snapshots connector paths in steps 1 and 2 are replaced by ours with a
+``LegacySettingWarning``; a class in the django-dbbackup style (``_create_dump`` /
+``_restore_dump``) is adapted by ``django_rclone.db.compat.DumpStyleConnector``.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +29,13 @@ from django.utils.module_loading import import_string
 from django_rclone.conf import get_settings
 from django_rclone.db.base import BaseConnector, database_settings
 from django_rclone.exceptions import ConnectorNotFound, DjangoRcloneError
+from django_rclone.legacy import LegacySettingWarning, engine_family, translate_connector_path
 from django_rclone.plugins import PluginHost, get_host
+
+
+class EngineFamilyWarning(UserWarning):
+    """An ENGINE no mapping or plugin names was matched by the database family its name contains."""
+
 
 #: Distributions known to serve an engine, for the ``ConnectorNotFound`` hint.
 KNOWN_PLUGINS: dict[str, str] = {
@@ -74,6 +87,15 @@ def _split_entry(database: str, entry: Any) -> tuple[Any, dict[str, Any]]:
 def build_connector(target: Any, database: str, options: Mapping[str, Any], origin: str) -> BaseConnector:
     """Turn a dotted path, class or instance into a connector bound to ``database``."""
     if isinstance(target, str):
+        ours = translate_connector_path(target)
+        if ours is not None:
+            warnings.warn(
+                f"django-rclone: {origin} names {target!r} (django-dbbackup / django-snapshots); using "
+                f"{ours!r}, which does the same job. Write {ours!r} there.",
+                LegacySettingWarning,
+                stacklevel=3,
+            )
+            target = ours
         try:
             target = import_string(target)
         except ImportError as exc:
@@ -87,8 +109,11 @@ def build_connector(target: Any, database: str, options: Mapping[str, Any], orig
                 "(or dotted path) instead so it is built for each alias."
             )
         return target
+    from django_rclone.db.compat import DumpStyleConnector, is_dump_style
     from django_rclone.db.protocol import StructuralConnector, is_structural
 
+    if isinstance(target, type) and is_dump_style(target):
+        return DumpStyleConnector(target, database, options)
     if isinstance(target, type) and is_structural(target):
         target = target()
     if is_structural(target):
@@ -117,14 +142,32 @@ def resolve(database: str, host: PluginHost | None = None) -> Resolution:
         origin = f"plugin {claim.plugin!r}"
         connector = build_connector(claim.connector, database, options, origin)
         return Resolution(database, engine, connector, "plugin", origin)
-    raise ConnectorNotFound(database, engine, KNOWN_PLUGINS.get(engine))
+    family = engine_family(engine)
+    if family is not None:
+        claim = host.engines().get(family.engine)
+        if claim is not None:
+            origin = (
+                f"engine family {family.name!r}: ENGINE {engine!r} names it, served like {family.engine!r} "
+                f"by plugin {claim.plugin!r}"
+            )
+            warnings.warn(
+                f"django-rclone: database {database!r} has ENGINE {engine!r}, which no CONNECTOR_MAPPING entry or "
+                f"plugin names; its name says {family.name}, so it is backed up like {family.engine!r}. Set "
+                f"DJANGO_RCLONE['CONNECTOR_MAPPING'][{engine!r}] to choose the connector yourself.",
+                EngineFamilyWarning,
+                stacklevel=2,
+            )
+            connector = build_connector(claim.connector, database, options, origin)
+            return Resolution(database, engine, connector, "engine family", origin)
+    raise ConnectorNotFound(database, engine, KNOWN_PLUGINS.get(engine) or (family.package if family else None))
 
 
 @dataclass(frozen=True)
 class Explanation:
     """Why an alias resolves the way it does, or why it does not resolve (for introspection and checks).
 
-    ``rule`` is ``"CONNECTORS"``, ``"CONNECTOR_MAPPING"`` or ``"plugin"`` when a connector was found,
+    ``rule`` is ``"CONNECTORS"``, ``"CONNECTOR_MAPPING"``, ``"plugin"`` or ``"engine family"`` when a
+    connector was found,
     ``"not found"`` when no rule matched (``package`` then names the distribution to install, if one
     is known) and ``"error"`` when a rule matched but its connector could not be built.
     """
@@ -149,7 +192,11 @@ def explain(database: str, host: PluginHost | None = None) -> Explanation:
     does not import is reported too.
     """
     try:
-        found = resolve(database, host)
+        with warnings.catch_warnings():
+            # Reported as data here (rule "engine family"; checks W106/W107), not as Python warnings.
+            warnings.simplefilter("ignore", EngineFamilyWarning)
+            warnings.simplefilter("ignore", LegacySettingWarning)
+            found = resolve(database, host)
     except ConnectorNotFound as exc:
         return Explanation(database, exc.engine, "not found", str(exc), package=exc.package)
     except (ImproperlyConfigured, DjangoRcloneError, ImportError, TypeError, ValueError) as exc:

@@ -11,8 +11,11 @@ from django_rclone.rclone import clean_stderr
 
 
 def tool_stage(proc: subprocess.Popen[bytes], connector: BaseConnector, phase: str) -> Stage:
-    """A stage for a connector's process, labelled with the tool's name."""
-    tool = ""
+    """A stage for a connector's process, labelled with the tool's name (see ``BaseConnector.tool_label``)."""
+    label = getattr(connector, "tool_label", None)
+    tool = str(label(phase.upper()) or "") if callable(label) else ""
+    if tool:
+        return Stage(f"{tool} ({phase.lower()} of database {connector.database!r})", proc)
     if isinstance(connector, CommandConnector):
         tool = str(
             connector.option(f"{phase}_CMD") or (connector.dump_cmd if phase == "DUMP" else connector.restore_cmd)

@@ -327,3 +327,54 @@ def test_core_restore_needs_no_django_backend(mongo_alias: Configure, standin_to
     assert result.verified
     assert result.sha256 == dumped.sha256
     assert standin_tools.out.read_bytes() == standin_tools.payload()
+
+
+# -- EXCLUDE -----------------------------------------------------------------------------------
+
+
+def test_exclude_leaves_collections_out_of_the_dump_and_untouched_on_restore(
+    mongo_alias: Configure, standin_tools: StandinTools
+) -> None:
+    """``EXCLUDE`` reaches mongodump as ``--excludeCollection`` (one per name), and mongorestore gets
+    ``--nsExclude`` for each, so a restore never drops or overwrites an excluded collection, even
+    from an archive made before the exclusion was set."""
+    mongo_alias(options={"EXCLUDE": ["sessions", "audit.log"]}, HOST="localhost", PORT=27017)
+    backup(ALIAS)
+    dump_argv = standin_tools.record("dump")["argv"]
+    assert dump_argv == [
+        "--db=shop",
+        "--host=localhost:27017",
+        "--excludeCollection=sessions",
+        "--excludeCollection=audit.log",
+        "--archive",
+    ]
+    restore_via_pipeline(ALIAS)
+    restore_argv = standin_tools.record("restore")["argv"]
+    assert restore_argv == [
+        "--host=localhost:27017",
+        "--nsInclude=shop.*",
+        "--nsExclude=shop.sessions",
+        "--nsExclude=shop.audit.log",
+        "--drop",
+        "--objcheck",
+        "--archive",
+    ]
+    assert standin_tools.out.read_bytes() == standin_tools.payload()
+
+
+def test_exclude_tables_flag_is_honoured_for_one_run(mongo_alias: Configure, standin_tools: StandinTools) -> None:
+    """``dbbackup --exclude-tables`` works for MongoDB as for PostgreSQL and MySQL."""
+    from django.core.management import call_command
+
+    mongo_alias(HOST="localhost", PORT=27017)
+    call_command("dbbackup", "--database", ALIAS, "--exclude-tables", "sessions", verbosity=0)
+    assert "--excludeCollection=sessions" in standin_tools.record("dump")["argv"]
+
+
+@pytest.mark.parametrize("bad", ["sessions", [1], [""]])
+def test_exclude_must_be_a_list_of_collection_names(mongo_alias: Configure, bad: Any) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    mongo_alias(options={"EXCLUDE": bad}, HOST="localhost")
+    with pytest.raises(ImproperlyConfigured, match="EXCLUDE"):
+        backup(ALIAS)

@@ -1,4 +1,5 @@
-"""SQLite connectors refuse EXCLUDE instead of silently backing up every table."""
+"""The SQLite file connectors refuse EXCLUDE instead of silently backing up every table (the
+``.dump`` connector supports it: test_exclude.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from django.core.management.base import CommandError
 @pytest.mark.parametrize(
     "connector",
     [
-        "django_rclone_sqlite.SqliteConnector",
         "django_rclone_sqlite.SqliteBackupConnector",
         "django_rclone_sqlite.SqliteCPConnector",
     ],

@@ -142,6 +142,15 @@ class BaseConnector:
         quick, read-only and never raise (return ``None`` instead).
         """
         return None
+    def tool_label(self, phase: Phase) -> str:
+        """The name errors give this connector's process for ``phase`` (``"DUMP"`` or ``"RESTORE"``).
+
+        A failing process is reported as ``<label> (dump of database 'alias')``. Return "" (the
+        default) and the core uses ``DUMP_CMD`` / ``RESTORE_CMD`` (or ``dump_cmd`` / ``restore_cmd``)
+        for a ``CommandConnector``, else the program the process runs. Override it when the process
+        is a helper (``python -m ...``) so the error names the tool the user knows.
+        """
+        return ""
 
     def cleanup(self) -> None:
         """Called by the core once every process of a backup or restore has ended, on every path

@@ -19,10 +19,11 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from django_rclone.db.base import CommandConnector
+from django_rclone.db.base import CommandConnector, Phase
 
 __all__ = ["DjangoDumpDataConnector"]
 
@@ -62,6 +63,9 @@ class DjangoDumpDataConnector(CommandConnector):
         for label in self.excluded():
             args += ["-e", label]
         return args
+
+    def tool_label(self, phase: Phase) -> str:
+        return "dumpdata" if phase == "DUMP" else "loaddata"
 
     def dump_args(self) -> list[str]:
         return self._args("dump")
@@ -151,6 +155,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         _dump(options.database, options.exclude)
     else:
         _replace(options.database, options.exclude)
+
+
+#: Deprecated names (django-dbbackup / django-snapshots) and the connector each stands for.
+_DEPRECATED = {
+    "DjangoConnector": "django_rclone.db.django.DjangoDumpDataConnector",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        from django_rclone.db.compat import alias
+
+        return alias(__name__, name, _DEPRECATED[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from django_rclone.db.base import BaseConnector, StdinSource
+from django_rclone.db.base import BaseConnector, Phase, StdinSource
 from django_rclone.exceptions import DjangoRcloneError
 
 
@@ -51,6 +51,9 @@ class StructuralConnector(BaseConnector):
     def describe(self) -> str:
         kind = self.target if isinstance(self.target, type) else type(self.target)
         return f"{kind.__module__}.{kind.__qualname__}"
+
+    def tool_label(self, phase: Phase) -> str:
+        return f"{self.describe()}.{phase.lower()}()"
 
     def _fifo(self, name: str) -> Path:
         folder = tempfile.mkdtemp(prefix="django-rclone-")

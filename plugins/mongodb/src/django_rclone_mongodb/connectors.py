@@ -46,6 +46,12 @@ class MongoDumpConnector(CommandConnector):
     - ``SOURCE_NAME``: Name of the database inside the archive when it differs from ``NAME`` (restoring
       a production backup into a staging database): the restore renames it with ``--nsFrom``/``--nsTo``.
 
+    ``EXCLUDE`` (``[]``)
+        Collection names to leave out: mongodump gets ``--excludeCollection=NAME`` for each, and
+        mongorestore ``--nsExclude=<db>.NAME``, so a restore neither drops nor overwrites them (even
+        from an archive made before the exclusion was set). ``dbbackup --exclude-tables`` sets it
+        for one run.
+
     A restore only touches the alias's own database: mongorestore gets ``--nsInclude=<db>.*``.
     """
 
@@ -53,6 +59,7 @@ class MongoDumpConnector(CommandConnector):
     dump_cmd = "mongodump"
     restore_cmd = "mongorestore"
     install_hint = "the MongoDB Database Tools (package mongodb-database-tools)"
+    run_options = frozenset({"EXCLUDE"})
 
     # -- connection details ------------------------------------------------------------------
     @property
@@ -161,11 +168,24 @@ class MongoDumpConnector(CommandConnector):
         source = _escape_pattern(source)
         return [f"--nsInclude={source}.*", f"--nsFrom={source}.*", f"--nsTo={target}.*"]
 
+    def excluded(self) -> list[str]:
+        """The ``EXCLUDE`` collection names, checked (a bare string would be split into letters)."""
+        value = self.option("EXCLUDE") or []
+        if isinstance(value, str) or not all(isinstance(name, str) and name for name in value):
+            raise ImproperlyConfigured(
+                f"Connector option EXCLUDE for database {self.database!r} must be a list of collection names."
+            )
+        return list(value)
+
     def dump_args(self) -> list[str]:
-        return [f"--db={self.database_name}", *self.connection_args(), "--archive"]
+        exclude = [f"--excludeCollection={name}" for name in self.excluded()]
+        return [f"--db={self.database_name}", *self.connection_args(), *exclude, "--archive"]
 
     def restore_args(self) -> list[str]:
-        args = [*self.connection_args(), *self.namespace_args()]
+        # Namespaces are matched as they are in the archive, before any --nsFrom/--nsTo rename.
+        source = _escape_pattern(str(self.option("SOURCE_NAME") or "") or self.database_name)
+        exclude = [f"--nsExclude={source}.{_escape_pattern(name)}" for name in self.excluded()]
+        args = [*self.connection_args(), *self.namespace_args(), *exclude]
         if self.flag("DROP", True):
             args.append("--drop")
         if self.flag("OBJECT_CHECK", True):

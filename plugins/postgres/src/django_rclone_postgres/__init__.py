@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django_rclone_postgres.base import PostgresCommandConnector, PsqlError
 from django_rclone_postgres.connectors import (
     PgDumpConnector,
@@ -20,3 +22,17 @@ __all__ = [
     "PsqlError",
     "__version__",
 ]
+
+#: Deprecated names (django-dbbackup / django-snapshots) and the connector each stands for.
+_DEPRECATED = {
+    "PgDumpBinaryConnector": "django_rclone_postgres.connectors.PgDumpConnector",
+    "PostgresConnector": "django_rclone_postgres.connectors.PgDumpSqlConnector",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        from django_rclone.db.compat import alias
+
+        return alias(__name__, name, _DEPRECATED[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,12 +19,17 @@ SPATIALITE_ENGINES = frozenset({"django.contrib.gis.db.backends.spatialite"})
 
 
 class SqliteConnector(CommandConnector):
-    """``sqlite3 -readonly NAME .dump`` for backups; SQL piped into ``sqlite3`` for restores."""
+    """``sqlite3 -readonly NAME .dump`` for backups; SQL piped into ``sqlite3`` for restores.
+
+    ``EXCLUDE`` (table names) leaves tables out: the dump is then made from a private snapshot with
+    those tables dropped (``django_rclone_sqlite.exclusion``), and a restore carries them over from
+    the live database unchanged (rows, schema, indexes, triggers, AUTOINCREMENT counter). Rows
+    written to an excluded table while the restore's final copy runs may be lost, as any write
+    during a restore.
+    """
 
     extension = "sqlite3"
-    unsupported_options = {
-        "EXCLUDE": "SQLite backups are the whole database file or its whole .dump; tables cannot be left out",
-    }
+    run_options = frozenset({"EXCLUDE"})
     dump_cmd = "sqlite3"
     restore_cmd = "sqlite3"
     install_hint = "the sqlite3 command-line shell, e.g. `apt-get install sqlite3`"
@@ -57,6 +62,43 @@ class SqliteConnector(CommandConnector):
             return [str(self.option("SPATIALITE_LIBRARY_PATH", "mod_spatialite"))]
         return []
 
+    def excluded(self) -> list[str]:
+        """The ``EXCLUDE`` table names, checked (a bare string would be split into letters)."""
+        from django.core.exceptions import ImproperlyConfigured
+
+        value = self.option("EXCLUDE") or []
+        if isinstance(value, str) or not all(isinstance(name, str) and name for name in value):
+            raise ImproperlyConfigured(
+                f"Connector option EXCLUDE for database {self.database!r} must be a list of table names."
+            )
+        internal = [name for name in value if name.lower().startswith("sqlite_")]
+        if internal:
+            raise ImproperlyConfigured(
+                f"Connector option EXCLUDE for database {self.database!r} names SQLite's own tables {internal}; "
+                "they belong to the database file and cannot be left out."
+            )
+        return list(value)
+
+    def dump_argv(self) -> list[str]:
+        exclude = self.excluded()
+        if not exclude:
+            return super().dump_argv()
+        # The helper snapshots the file, drops the excluded tables from the snapshot and runs
+        # DUMP_CMD (sqlite3) .dump on it; PREFIX/SUFFIX wrap the helper.
+        helper = [
+            sys.executable,
+            "-m",
+            "django_rclone_sqlite.exclusion",
+            "--sqlite3",
+            str(self.option("DUMP_CMD") or "sqlite3"),
+        ]
+        for ext in self._extensions():
+            helper += ["--load", ext]
+        for table in exclude:
+            helper += ["--exclude", table]
+        helper += ["--", self._check_file()]
+        return [*self.words("DUMP_PREFIX"), *helper, *self.words("DUMP_SUFFIX")]
+
     def dump_args(self) -> list[str]:
         args = ["-bail", "-batch", "-readonly"]
         for ext in self._extensions():
@@ -74,6 +116,8 @@ class SqliteConnector(CommandConnector):
         ]
         for ext in self._extensions():
             helper += ["--load", ext]
+        for table in self.excluded():
+            helper += ["--keep", table]
         helper += ["--", self._check_file()]
         return [*self.words("RESTORE_PREFIX"), *helper, *self.words("RESTORE_SUFFIX")]
 

@@ -1,7 +1,7 @@
 """SQLite connectors that back up the database file itself rather than SQL text.
 
 Neither is the default for any engine; pick one per alias with
-``DJANGO_RCLONE["CONNECTORS"][alias] = "django_rclone_sqlite.SqliteBackupConnector"``. Both run
+``DJANGO_RCLONE["CONNECTORS"][alias] = "django_rclone_sqlite.rawconnectors.SqliteBackupConnector"``. Both run
 the helper ``python -m django_rclone_sqlite.rawfile`` (see that module), so they need no sqlite3
 binary, and their backups (extension ``db``) are plain SQLite files either one can restore.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 
+from django_rclone.db.base import Phase
 from django_rclone_sqlite.connectors import SqliteConnector
 
 
@@ -18,6 +19,13 @@ class _RawFileConnector(SqliteConnector):
     """Shared argv building: ``PREFIX + python -m django_rclone_sqlite.rawfile ACTION NAME + SUFFIX``."""
 
     extension = "db"
+    run_options = frozenset()
+    unsupported_options = {
+        "EXCLUDE": (
+            "a file backup is the whole database file, so tables cannot be left out; "
+            "use django_rclone_sqlite.connectors.SqliteConnector (SQL .dump), which supports EXCLUDE"
+        ),
+    }
     # The helper runs under this interpreter; DUMP_CMD/RESTORE_CMD may name another Python.
     dump_cmd = sys.executable
     restore_cmd = sys.executable
@@ -46,6 +54,13 @@ class _RawFileConnector(SqliteConnector):
         return self._helper("RESTORE", self.restore_action)
 
     def dump_args(self) -> list[str]:
+        return []
+
+    def tool_label(self, phase: Phase) -> str:
+        action = self.dump_action if phase == "DUMP" else self.restore_action
+        return f"django_rclone_sqlite.rawfile {action}"
+
+    def excluded(self) -> list[str]:
         return []
 
     def tool_versions(self) -> dict[str, str]:

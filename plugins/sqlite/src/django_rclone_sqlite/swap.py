@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+from django_rclone_sqlite.exclusion import keep_script
 from django_rclone_sqlite.fdcopy import copy_fd
 
 TAIL = 256
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m django_rclone_sqlite.swap")
     parser.add_argument("--sqlite3", default="sqlite3")
     parser.add_argument("--load", action="append", default=[])
+    parser.add_argument("--keep", action="append", default=[], help="a table to keep as it is in TARGET (EXCLUDE)")
     parser.add_argument("target")
     args = parser.parse_args(argv)
     target = Path(args.target)
@@ -77,6 +79,14 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 1
+        script = keep_script(target, args.keep)
+        if script:
+            # Excluded tables: carried over from the live database into the scratch one, so the
+            # swap below leaves them as they are.
+            keep = subprocess.run([*cmd, str(scratch)], input=script.encode(), stdout=subprocess.DEVNULL)
+            if keep.returncode != 0:
+                print(f"keeping the excluded tables failed; {target} was not changed", file=sys.stderr)
+                return keep.returncode
         # Copy the scratch database over the target with the shell's .restore (SQLite's backup API):
         # one step for every other connection, WAL or not. Run beside the target so the scratch
         # file's name needs no quoting.

@@ -84,6 +84,11 @@ class Command(RcloneCommand):
             if db["resolved"]:
                 self.stdout.write(f"      -> {db['connector']}")
                 self.stdout.write(f"         chosen by {db['detail']}")
+                if db["rule"] == "engine family":
+                    self.stdout.write(
+                        "         (matched by name only: set DJANGO_RCLONE['CONNECTOR_MAPPING'] for this ENGINE "
+                        "to choose the connector yourself)"
+                    )
             elif db["rule"] == "not found":
                 install = f"pip install {db['package']}" if db["package"] else db["detail"]
                 self.stdout.write(f"      -> no connector: {install}")

@@ -9,7 +9,9 @@ from __future__ import annotations
 from django_rclone import hookimpl
 
 #: ``ENGINE`` strings, as written in ``DATABASES``, that this plugin backs up.
-ENGINES = ("acme.db.backends.sqlite",)
+#: ``django_rclone_example.backend`` is a real Django backend (``backend/base.py``): Django must be
+#: able to load every ENGINE a plugin claims.
+ENGINES = ("django_rclone_example.backend",)
 
 
 @hookimpl
