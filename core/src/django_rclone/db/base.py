@@ -142,6 +142,7 @@ class BaseConnector:
         quick, read-only and never raise (return ``None`` instead).
         """
         return None
+
     def tool_label(self, phase: Phase) -> str:
         """The name errors give this connector's process for ``phase`` (``"DUMP"`` or ``"RESTORE"``).
 
