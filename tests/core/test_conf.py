@@ -79,24 +79,44 @@ def test_cache_follows_override_settings() -> None:
     "flags",
     [["--s3-secret-access-key", "x"], ["--crypt-password=abc"], ["--sftp-pass", "x"], ["--drive-client-secret=x"]],
 )
-def test_secret_flags_are_refused_with_the_env_name_to_use(flags: list[str]) -> None:
-    with pytest.raises(ImproperlyConfigured) as caught:
-        load_settings({"REMOTE": "r:", "RCLONE_FLAGS": flags})
-    option = flags[0][2:].split("=")[0]
-    assert f"RCLONE_{option.replace('-', '_').upper()}" in str(caught.value)
+def test_secret_flags_move_to_their_environment_variable(flags: list[str]) -> None:
+    conf = load_settings({"REMOTE": "r:", "RCLONE_FLAGS": flags})
+    option, _eq, value = flags[0][2:].partition("=")
+    assert conf.rclone_env[f"RCLONE_{option.replace('-', '_').upper()}"] == (value or flags[1])
+    assert conf.rclone_flags == ()
 
 
-def test_harmless_flags_pass() -> None:
-    flags = ["--transfers", "8", "--sftp-key-file", "/k", "--s3-sse-kms-key-id", "x", "--fast-list"]
-    assert load_settings({"REMOTE": "r:", "RCLONE_FLAGS": flags}).rclone_flags == tuple(flags)
+def test_harmless_flags_stay_on_the_command_line() -> None:
+    flags = ["--transfers", "8", "--fast-list", "-v", "--sftp-key-file", "/k"]
+    conf = load_settings({"REMOTE": "r:", "RCLONE_FLAGS": flags})
+    assert conf.rclone_flags == ("--transfers", "8", "--fast-list", "-v")
+    assert conf.rclone_env["RCLONE_SFTP_KEY_FILE"] == "/k"  # "key" in its name: moved, harmlessly
 
 
 @pytest.mark.parametrize(
-    "remote", [":s3,secret_access_key=abc:bucket", "myremote,password=x:path", ":sftp,host=h,pass=x:dir"]
+    ("remote", "plain", "env"),
+    [
+        (
+            ":s3,secret_access_key=abc:bucket",
+            "django_rclone_remote:bucket",
+            {
+                "RCLONE_CONFIG_DJANGO_RCLONE_REMOTE_TYPE": "s3",
+                "RCLONE_CONFIG_DJANGO_RCLONE_REMOTE_SECRET_ACCESS_KEY": "abc",
+            },
+        ),
+        ("myremote,password=x:path", "myremote:path", {"RCLONE_CONFIG_MYREMOTE_PASSWORD": "x"}),
+        (
+            ':http,url="https://u:p4ss@h/":',
+            "django_rclone_remote:",
+            {"RCLONE_CONFIG_DJANGO_RCLONE_REMOTE_URL": "https://u:p4ss@h/"},
+        ),
+    ],
 )
-def test_secret_connection_string_parameters_are_refused(remote: str) -> None:
-    with pytest.raises(ImproperlyConfigured, match="RCLONE_ENV"):
-        load_settings({"REMOTE": remote})
+def test_connection_string_parameters_move_to_the_environment(remote: str, plain: str, env: dict[str, str]) -> None:
+    conf = load_settings({"REMOTE": remote})
+    assert conf.remote == plain
+    assert env.items() <= dict(conf.rclone_env).items()
+    assert "abc" not in conf.remote_display and "p4ss" not in conf.remote_display
 
 
 def test_rclone_env_reaches_rclone_not_argv(tmp_path: Any) -> None:

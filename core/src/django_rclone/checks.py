@@ -27,6 +27,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from django_rclone.conf import RcloneSettings, load_settings
 from django_rclone.exceptions import DjangoRcloneError
+from django_rclone.local_paths import media_overlaps
 from django_rclone.rclone import find_binary
 
 TAG = "django_rclone"
@@ -156,7 +157,7 @@ def _tool_found(exe: str, search_path: str | None) -> bool:
 
 
 def check_databases(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """Per alias: E004 connector cannot be built, W004 no connector, W005 a tool missing from PATH."""
+    """Per alias: W008 connector cannot be built, W004 no connector, W005 a tool missing from PATH."""
     if not _wanted(app_configs):
         return []
     conf, _errors = load_checked_settings()
@@ -185,10 +186,11 @@ def check_databases(app_configs: Iterable[AppConfig] | None = None, **kwargs: An
             continue
         if found.resolution is None:
             messages.append(
-                checks.Error(
-                    f"The connector for database {alias!r} cannot be built: {found.detail}",
+                checks.Warning(
+                    f"The connector for database {alias!r} cannot be built, so backup commands refuse this "
+                    f"alias: {found.detail}",
                     hint="Fix DJANGO_RCLONE['CONNECTORS'] / ['CONNECTOR_MAPPING'] for this alias.",
-                    id="django_rclone.E004",
+                    id="django_rclone.W008",
                 )
             )
             continue
@@ -231,7 +233,90 @@ def check_media(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any) -
     ]
 
 
-ALL_CHECKS = (check_settings, check_rclone, check_databases, check_media)
+def check_media_overlap(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """E005: MEDIA_ROOT is, is inside or contains a backup folder of a local-folder REMOTE."""
+    if not _wanted(app_configs):
+        return []
+    conf, _errors = load_checked_settings()
+    if conf is None:
+        return []
+    return [
+        checks.Error(
+            f"{problem}: a media sync there deletes or exposes backups.",
+            hint="Give MEDIA_ROOT and REMOTE (with its DB_BACKUP_DIR and MEDIA_BACKUP_DIR) separate folders.",
+            id="django_rclone.E005",
+        )
+        for problem in media_overlaps(conf)
+    ]
+
+
+#: The first line of a config file ``rclone config encryption set`` has encrypted.
+ENCRYPTED_HEADER = "# Encrypted rclone configuration File"
+
+
+def rclone_config_path(conf: RcloneSettings) -> tuple[str | None, bool]:
+    """The rclone config file rclone will read, and whether it was named explicitly."""
+    for explicit in (conf.rclone_config, conf.rclone_env.get("RCLONE_CONFIG"), os.environ.get("RCLONE_CONFIG")):
+        if explicit is not None:
+            return (explicit or None), True
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    current = os.path.join(base, "rclone", "rclone.conf")
+    legacy = os.path.join(os.path.expanduser("~"), ".rclone.conf")
+    if not os.path.exists(current) and os.path.exists(legacy):
+        return legacy, False
+    return current, False
+
+
+def check_rclone_config(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """W009 rclone config readable by other users, W010 not encrypted, W011 RCLONE_CONFIG missing."""
+    if not _wanted(app_configs):
+        return []
+    conf, _errors = load_checked_settings()
+    if conf is None:
+        return []
+    path, explicit = rclone_config_path(conf)
+    if path is None:
+        return []
+    try:
+        mode = os.stat(path).st_mode
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except FileNotFoundError:
+        if not explicit:
+            return []
+        return [
+            checks.Warning(
+                f"The rclone config file {path!r} (RCLONE_CONFIG) does not exist; every backup command will fail.",
+                hint="Create it with `rclone config`, or fix DJANGO_RCLONE['RCLONE_CONFIG'] / RCLONE_CONFIG.",
+                id="django_rclone.W011",
+            )
+        ]
+    except OSError:
+        return []  # unreadable to us: rclone will say so when it runs
+    messages: list[checks.CheckMessage] = []
+    if mode & 0o044:
+        messages.append(
+            checks.Warning(
+                f"The rclone config file {path} can be read by other users; it holds the remote's credentials.",
+                hint=f"chmod 600 {path}",
+                id="django_rclone.W009",
+            )
+        )
+    text = head.decode(errors="replace").lstrip()
+    if text and not text.startswith(ENCRYPTED_HEADER):
+        messages.append(
+            checks.Warning(
+                f"The rclone config file {path} is not encrypted: anyone who can read it (or a backup of this "
+                "machine) has the remote's credentials.",
+                hint="Run `rclone config encryption set` and give the password to rclone through "
+                "DJANGO_RCLONE['RCLONE_ENV'] = {'RCLONE_CONFIG_PASS': ...} or RCLONE_PASSWORD_COMMAND.",
+                id="django_rclone.W010",
+            )
+        )
+    return messages
+
+
+ALL_CHECKS = (check_settings, check_rclone, check_databases, check_media, check_media_overlap, check_rclone_config)
 
 
 def register() -> None:

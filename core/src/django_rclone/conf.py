@@ -19,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
 from django_rclone.pings import PingTargets, parse_ping_urls, parse_timeout
+from django_rclone import secrecy
 from django_rclone.retention_policy import RetentionSettings, parse_retention
 
 DEFAULTS: dict[str, Any] = {
@@ -32,6 +33,7 @@ DEFAULTS: dict[str, Any] = {
     "DB_DATE_FORMAT": "%Y-%m-%d-%H%M%S",
     "DB_CLEANUP_KEEP": 10,
     "MEDIA_BACKUP_DIR": "media",
+    "MEDIA_FOLLOW_SYMLINKS": False,
     "CONNECTORS": {},
     "CONNECTOR_MAPPING": {},
     # Retention policy (see retention_policy.py); None keeps the newest DB_CLEANUP_KEEP.
@@ -44,68 +46,31 @@ DEFAULTS: dict[str, Any] = {
 
 TEMPLATE_FIELDS = frozenset({"database", "datetime", "ext", "servername"})
 
-#: rclone option names that carry secrets; they belong in RCLONE_ENV or rclone.conf, never in argv.
-_SECRET_OPTION = re.compile(
-    r"(^|[-_])(pass|password|secret|secret[-_]access[-_]key|token|client[-_]secret|key[-_]pem|account[-_]key|"
-    r"sas[-_]url|api[-_]key|session[-_]token|bearer[-_]token)$",
-    re.IGNORECASE,
-)
+#: Flags that make rclone write nothing (or wait for a keyboard): a backup run with them would
+#: report success for bytes that never reached the remote.
+NO_WRITE_FLAGS = frozenset({"--dry-run", "-n", "--interactive", "-i"})
 
 
-def _env_name(option: str) -> str:
-    return "RCLONE_" + option.strip("-").replace("-", "_").upper()
-
-
-def _check_no_secret_flags(flags: tuple[str, ...]) -> None:
+def _check_flags(flags: tuple[str, ...]) -> secrecy.Hidden:
     for flag in flags:
-        if not flag.startswith("--"):
-            continue
-        option = flag[2:].split("=", 1)[0]
-        if _SECRET_OPTION.search(option):
+        option, _eq, value = flag.partition("=")
+        short = flag.startswith("-") and not flag.startswith("--") and flag[1:].isalpha()
+        if (option in NO_WRITE_FLAGS and value.lower() not in ("false", "0")) or (
+            short and ("n" in flag[1:] or "i" in flag[1:])
+        ):
             raise _fail(
                 "RCLONE_FLAGS",
-                f"contains the secret option --{option}, which every user of `ps` could read",
-                f'move it to DJANGO_RCLONE["RCLONE_ENV"] as {{"{_env_name(option)}": ...}} or into rclone.conf',
+                f"contains {flag!r}, which makes rclone write nothing (or wait for a keyboard)",
+                "remove it: a backup that writes nothing must not report success",
             )
-
-
-def _connection_params(remote: str) -> list[str]:
-    """Parameter names of a ``name,k=v,...:path`` or ``:backend,k=v:path`` connection string."""
-    keys: list[str] = []
-    text = remote[1:] if remote.startswith(":") else remote
-    i, n, quote, current, in_key = 0, len(text), "", "", False
-    while i < n:
-        c = text[i]
-        if quote:
-            quote = "" if c == quote else quote
-        elif c in "'\"":
-            quote = c
-        elif c == ",":
-            if in_key and current:
-                keys.append(current)
-            current, in_key = "", True
-        elif c == ":":
-            break
-        elif c == "=":
-            if in_key:
-                keys.append(current)
-            current, in_key = "", False
-        elif in_key:
-            current += c
-        i += 1
-    return [k.strip() for k in keys]
-
-
-def _check_no_secret_params(remote: str) -> None:
-    """Refuse ``name,secret=...:`` / ``:backend,password=...:`` connection strings."""
-    for key in _connection_params(remote):
-        if _SECRET_OPTION.search(key):
-            raise _fail(
-                "REMOTE",
-                f"puts the secret parameter {key!r} in the connection string, which every user of `ps` could read",
-                "configure the remote in rclone.conf (RCLONE_CONFIG) or pass the value through RCLONE_ENV "
-                "(e.g. RCLONE_S3_SECRET_ACCESS_KEY)",
-            )
+    try:
+        return secrecy.hide_flags(flags)
+    except ValueError as exc:
+        raise _fail(
+            "RCLONE_FLAGS",
+            f"has a secret flag twice ({exc})",
+            "rclone reads one value per flag from the environment; put such options in rclone.conf",
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -122,12 +87,17 @@ class RcloneSettings:
     db_date_format: str = "%Y-%m-%d-%H%M%S"
     db_cleanup_keep: int = 10
     media_backup_dir: str = "media"
+    media_follow_symlinks: bool = False
     connectors: Mapping[str, Any] = field(default_factory=dict)
     connector_mapping: Mapping[str, Any] = field(default_factory=dict)
     db_retention: RetentionSettings = field(default_factory=lambda: RetentionSettings(None, {}))
     stream_chunk_size: str | None = None
     ping_urls: Mapping[str, PingTargets] = field(default_factory=dict)
     ping_timeout: float = 10.0
+    #: REMOTE as messages may show it (connection-string values masked).
+    remote_display: str = ""
+    #: Secret values from REMOTE and RCLONE_FLAGS (now in ``rclone_env``), scrubbed from messages.
+    secrets: tuple[str, ...] = ()
 
 
 def _fail(key: str, problem: str, fix: str) -> ImproperlyConfigured:
@@ -158,6 +128,16 @@ def _check_template(template: Any) -> str:
         raise _fail(key, "has no '{datetime}' field", "include '{datetime}' so backup names are unique and ordered")
     if "/" in template or "\\" in template:
         raise _fail(key, "contains a path separator", "keep names flat; use DB_BACKUP_DIR for the folder")
+    from django_rclone.names import RESERVED_SUFFIXES  # names imports this module
+
+    sample = template.format(database="db", datetime="2001-02-03-040506", ext="dump", servername="host")
+    for suffix in RESERVED_SUFFIXES:
+        if sample.endswith(suffix):
+            raise _fail(
+                key,
+                f"renders names ending in {suffix!r} ({sample!r}), which django-rclone writes beside backups",
+                "end the template with '{ext}' (or another field) so backups never look like manifests or markers",
+            )
     return template
 
 
@@ -185,10 +165,12 @@ def _check_remote(remote: Any) -> str:
             "is not set",
             'set it to an rclone remote and path such as "myremote:backups" (see `rclone listremotes`)',
         )
-    if not re.match(r"^(:?[\w.\- ]+[,:]|/)", remote):
+    if not re.match(r"^(:?[\w.\- ]+[,:]|/)", remote) or (
+        not remote.startswith("/") and secrecy.parse_connection_string(remote) is None
+    ):
         raise _fail(
             "REMOTE",
-            f"is {remote!r}",
+            f"is {secrecy.redact_remote(remote)!r}",
             'use "remote:path" (a remote from `rclone listremotes`), ":backend:path" or an absolute local path',
         )
     return remote.rstrip("/") if remote.rstrip("/") else remote
@@ -236,11 +218,20 @@ def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
         raise _fail("RCLONE_CONFIG", f"is {config!r}", "use a path to rclone.conf or None for rclone's default")
     flags = merged["RCLONE_FLAGS"]
     if isinstance(flags, str) or not isinstance(flags, (list, tuple)) or not all(isinstance(f, str) for f in flags):
-        raise _fail("RCLONE_FLAGS", f"is {flags!r}", 'use a list of strings, e.g. ["--transfers", "8"]')
+        shown = (
+            secrecy.redact_flags(flags)
+            if isinstance(flags, (list, tuple)) and all(isinstance(f, str) for f in flags)
+            else type(flags).__name__
+        )
+        raise _fail("RCLONE_FLAGS", f"is {shown!r}", 'use a list of strings, e.g. ["--transfers", "8"]')
     env = merged["RCLONE_ENV"]
     if not isinstance(env, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
-        raise _fail("RCLONE_ENV", f"is {env!r}", 'use a dict of strings, e.g. {"RCLONE_S3_SECRET_ACCESS_KEY": "..."}')
-    _check_no_secret_flags(tuple(flags))
+        raise _fail(
+            "RCLONE_ENV",
+            "is not a dict of strings",
+            'use a dict of strings, e.g. {"RCLONE_S3_SECRET_ACCESS_KEY": "..."}',
+        )
+    hidden_flags = _check_flags(tuple(flags))
     keep = merged["DB_CLEANUP_KEEP"]
     if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
         raise _fail("DB_CLEANUP_KEEP", f"is {keep!r}", "use a whole number of backups to keep, 1 or more")
@@ -252,30 +243,48 @@ def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
             f"({media_dir!r}) overlaps DB_BACKUP_DIR ({db_dir!r})",
             "give media and database backups separate folders: a media sync deletes what is not in MEDIA_ROOT",
         )
+    follow = merged["MEDIA_FOLLOW_SYMLINKS"]
+    if not isinstance(follow, bool):
+        raise _fail("MEDIA_FOLLOW_SYMLINKS", f"is {follow!r}", "use True (copy what symlinks point to) or False")
     for key in ("CONNECTORS", "CONNECTOR_MAPPING"):
         if not isinstance(merged[key], Mapping):
-            raise _fail(key, f"is {merged[key]!r}", "use a dict")
+            raise _fail(key, f"is a {type(merged[key]).__name__}", "use a dict")
+        bad_keys = [k for k in merged[key] if not isinstance(k, str) or not k.strip()]
+        if bad_keys:
+            what = "database alias" if key == "CONNECTORS" else "ENGINE string such as 'django.db.backends.sqlite3'"
+            raise _fail(key, f"has the key {bad_keys[0]!r}", f"every key must be a {what}")
 
     remote = _check_remote(merged["REMOTE"])
-    _check_no_secret_params(remote)
+    hidden_remote = secrecy.hide_remote(remote)
     return RcloneSettings(
-        remote=remote,
+        remote=hidden_remote.remote,
         rclone_binary=binary,
         rclone_config=config,
-        rclone_flags=tuple(flags),
-        rclone_env=dict(env),
+        rclone_flags=hidden_flags.flags,
+        rclone_env={**env, **hidden_flags.env, **hidden_remote.env},
         db_backup_dir=db_dir,
         db_filename_template=_check_template(merged["DB_FILENAME_TEMPLATE"]),
         db_date_format=_check_date_format(merged["DB_DATE_FORMAT"]),
         db_cleanup_keep=keep,
         media_backup_dir=media_dir,
+        media_follow_symlinks=follow,
         connectors=dict(merged["CONNECTORS"]),
         connector_mapping=dict(merged["CONNECTOR_MAPPING"]),
         db_retention=parse_retention(merged["DB_RETENTION"], list(getattr(django_settings, "DATABASES", {}))),
         stream_chunk_size=_check_chunk_size(merged["STREAM_CHUNK_SIZE"]),
         ping_urls=parse_ping_urls(merged["PING_URLS"]),
         ping_timeout=parse_timeout(merged["PING_TIMEOUT"]),
+        remote_display=secrecy.redact_remote(remote),
+        secrets=(*hidden_flags.secrets, *hidden_remote.secrets, *_env_secrets(env)),
     )
+
+
+def _env_secrets(env: Mapping[str, str]) -> list[str]:
+    return [
+        value
+        for key, value in env.items()
+        if secrecy.SECRET_NAME.search(key.removeprefix("RCLONE_")) and value.lower() not in ("true", "false")
+    ]
 
 
 _cache: RcloneSettings | None = None

@@ -16,6 +16,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from django_rclone.exceptions import DjangoRcloneError
+
 
 def lock_path(remote: str, database: str) -> Path:
     key = hashlib.sha256(f"{remote}\0{database}".encode()).hexdigest()[:20]
@@ -25,7 +27,14 @@ def lock_path(remote: str, database: str) -> Path:
 @contextlib.contextmanager
 def alias_lock(remote: str, database: str) -> Iterator[None]:
     """Hold the host-wide lock for backups of ``database`` to ``remote`` (blocks while taken)."""
-    fd = os.open(lock_path(remote, database), os.O_CREAT | os.O_RDWR, 0o600)
+    path = lock_path(remote, database)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    except OSError as exc:
+        raise DjangoRcloneError(
+            f"cannot open the backup lock file {path} ({exc.strerror}); make its folder writable for this user, "
+            "remove a stale file another user left there, or point TMPDIR at a private folder"
+        ) from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -8,10 +8,12 @@ manifest's size and SHA-256.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 FORMAT = 1
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -42,4 +44,15 @@ class Manifest:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ValueError("not a django-rclone manifest (unknown format)")
         known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        try:
+            manifest = cls(**{k: v for k, v in data.items() if k in known})
+        except TypeError as exc:
+            raise ValueError(f"not a django-rclone manifest ({exc})") from None
+        if isinstance(manifest.size, bool) or not isinstance(manifest.size, int) or manifest.size < 0:
+            raise ValueError(f"its size is {manifest.size!r}, not a number of bytes")
+        if not isinstance(manifest.sha256, str) or not _SHA256.fullmatch(manifest.sha256):
+            raise ValueError(f"its sha256 is {manifest.sha256!r}, not a SHA-256 hex digest")
+        for key in ("name", "database", "engine", "connector", "extension"):
+            if not isinstance(getattr(manifest, key), str):
+                raise ValueError(f"its {key} is {getattr(manifest, key)!r}, not a string")
+        return manifest

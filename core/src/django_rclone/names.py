@@ -18,6 +18,11 @@ from django_rclone.conf import RcloneSettings
 from django_rclone.exceptions import UnsafePath
 
 MANIFEST_SUFFIX = ".manifest.json"
+#: Marker objects of a run in progress end with this.
+PENDING_SUFFIX = ".pending"
+#: Endings of objects the core writes beside backups; no backup name may end with one
+#: (``DB_FILENAME_TEMPLATE`` is checked against this list).
+RESERVED_SUFFIXES = (MANIFEST_SUFFIX, PENDING_SUFFIX)
 
 _DIRECTIVES = {
     "Y": r"\d{4}",

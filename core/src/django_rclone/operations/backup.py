@@ -15,6 +15,7 @@ from django_rclone.db.base import BaseConnector
 from django_rclone.exceptions import DjangoRcloneError
 from django_rclone.failures import COMMIT, DUMP, RETENTION, reached, reports_failures
 from django_rclone.interrupts import interruptible, shield
+from django_rclone.local_paths import refuse_media_overlap
 from django_rclone.locks import alias_lock
 from django_rclone.manifest import Manifest
 from django_rclone.operations import retention
@@ -89,7 +90,9 @@ def backup(
     failure sends ``db_backup_failed`` with the stage before the exception propagates.
     """
     conf = get_settings()
+    refuse_media_overlap(conf)
     rclone = Rclone.from_settings(conf)
+    rclone.version()  # cached; refuses a RCLONE_BINARY that is not rclone before anything runs
     host = get_host()
     resolution = resolve(database, host)
     connector = resolution.connector

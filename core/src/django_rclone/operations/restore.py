@@ -11,6 +11,7 @@ from django.db import connections
 
 from django_rclone import catalog, names, progress
 from django_rclone.conf import RcloneSettings, get_settings
+from django_rclone.db.base import database_settings
 from django_rclone.exceptions import BackupNotFound, DjangoRcloneError, IncompatibleBackup, IntegrityError
 from django_rclone.failures import DOWNLOAD, PREPARE, RESTORE, reached, reports_failures
 from django_rclone.interrupts import interruptible
@@ -56,7 +57,13 @@ def _load_manifest(rclone: Rclone, path: str, lenient: bool = False) -> Manifest
 def select(database: str, input_path: str | None = None) -> str:
     """The backup name to restore: ``input_path`` (checked) or the newest committed one."""
     conf = get_settings()
-    if input_path:
+    database_settings(database)  # an unknown alias: one line naming the known ones
+    if input_path is not None:
+        if not input_path.strip():
+            raise BackupNotFound(
+                "the backup name (--input-path) is empty; give a name as `listbackups` prints it, "
+                "or leave the option out to restore the newest backup"
+            )
         return names.check_name(input_path)
     entries = catalog.committed(conf, Rclone.from_settings(conf), database)
     if not entries:

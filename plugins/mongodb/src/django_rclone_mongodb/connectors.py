@@ -56,6 +56,7 @@ class MongoDumpConnector(CommandConnector):
     """
 
     extension = "archive"
+    known_options = frozenset({"SOURCE_NAME", "AUTH_SOURCE", "AUTH_MECHANISM", "DROP"})
     dump_cmd = "mongodump"
     restore_cmd = "mongorestore"
     install_hint = "the MongoDB Database Tools (package mongodb-database-tools)"

@@ -30,6 +30,7 @@ class SqliteConnector(CommandConnector):
 
     extension = "sqlite3"
     run_options = frozenset({"EXCLUDE"})
+    known_options = frozenset({"SPATIALITE_LIBRARY_PATH"})
     dump_cmd = "sqlite3"
     restore_cmd = "sqlite3"
     install_hint = "the sqlite3 command-line shell, e.g. `apt-get install sqlite3`"

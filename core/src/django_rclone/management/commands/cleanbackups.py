@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 
 from django_rclone.conf import get_settings
+from django_rclone.db.base import database_settings
 from django_rclone.management.base import RcloneCommand
 from django_rclone.operations import retention
 from django_rclone.rclone import Rclone
@@ -31,6 +32,8 @@ class Command(RcloneCommand):
         if keep is not None and keep < 1:
             raise CommandError("--keep must be 1 or more.")
         rclone = Rclone.from_settings(conf)
+        if options["database"] is not None:
+            database_settings(options["database"])  # an unknown alias: one line naming the known ones
         aliases = [options["database"]] if options["database"] else sorted(settings.DATABASES)
         verb = "Would delete" if options["dry_run"] else "Deleted"
         total = 0

@@ -13,6 +13,7 @@ from django.core.management.base import CommandError, CommandParser
 from django_rclone.api import list_backups
 from django_rclone.catalog import BackupEntry
 from django_rclone.conf import get_settings
+from django_rclone.db.base import database_settings
 from django_rclone.management.base import RcloneCommand, human_size
 from django_rclone.operations.media import media_remote
 from django_rclone.rclone import Rclone
@@ -83,6 +84,8 @@ class Command(RcloneCommand):
                 raise CommandError("--database and --limit apply to database backups, not to --media.")
             self._media(options["json"])
             return
+        if options["database"] is not None:
+            database_settings(options["database"])  # an unknown alias: one line naming the known ones
         entries = list_backups(options["database"], limit=options["limit"], with_manifests=options["json"])
         if options["json"]:
             self.stdout.write(json.dumps([entry.to_dict() for entry in entries], indent=2))

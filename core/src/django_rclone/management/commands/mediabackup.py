@@ -26,4 +26,12 @@ class Command(RcloneCommand):
             result = media_backup(
                 allow_empty=options["allow_empty"], backup_dir=options["backup_dir"], sender=type(self)
             )
+        if result.skipped_symlinks:
+            shown = result.skipped_symlinks if self.verbosity >= 2 else result.skipped_symlinks[:5]
+            more = len(result.skipped_symlinks) - len(shown)
+            self.warn(
+                f"skipped {len(result.skipped_symlinks)} symlink(s) in MEDIA_ROOT: {', '.join(shown)}"
+                + (f" and {more} more (-v 2 lists them)" if more else "")
+                + "; set DJANGO_RCLONE['MEDIA_FOLLOW_SYMLINKS'] = True to back up what they point to."
+            )
         self.info(f"Synced {result.source} to {result.destination} ({result.duration:.1f}s)")

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
+from django_rclone.db.base import database_settings
 from django_rclone.management import progress
 from django_rclone.management.base import RcloneCommand, human_size
 from django_rclone.operations import verify
@@ -21,6 +23,17 @@ def _percent(value: str) -> float:
     return number
 
 
+def _hours(text: str) -> float:
+    """``--max-age``: a finite number of hours above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of hours above 0")
+    return value
+
+
 class Command(RcloneCommand):
     help = (
         "Check backups without restoring: stream each one through SHA-256 and compare with its manifest. "
@@ -31,7 +44,7 @@ class Command(RcloneCommand):
         parser.add_argument("-d", "--database", help="Only the newest backup of this alias (default: every alias).")
         parser.add_argument("-i", "--input-path", help="Verify this backup (name as listbackups prints it).")
         parser.add_argument(
-            "--max-age", type=float, metavar="HOURS", help="Also fail when the newest backup is older than this."
+            "--max-age", type=_hours, metavar="HOURS", help="Also fail when the newest backup is older than this."
         )
         parser.add_argument(
             "--sample",
@@ -44,7 +57,7 @@ class Command(RcloneCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options["verbosity"]
         sample = options["sample"]
-        if options["input_path"] and sample is not None:
+        if options["input_path"] is not None and sample is not None:
             raise CommandError("--sample picks backups itself; give it without --input-path.")
         with progress.shown(self, "Verifying"):
             results = self.verify(options)
@@ -68,7 +81,9 @@ class Command(RcloneCommand):
             raise CommandError(f"{len(failed)} of {len(results)} backup(s) failed verification.")
 
     def verify(self, options: dict[str, Any]) -> list[VerifyResult]:
-        if options["input_path"]:
+        if options["database"] is not None:
+            database_settings(options["database"])  # an unknown alias: one line naming the known ones
+        if options["input_path"] is not None:
             return [verify_backup(options["input_path"], options["max_age"])]
         if options["sample"] is not None:
             return verify.verify_sample(options["sample"], options["database"], options["max_age"])
