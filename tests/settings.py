@@ -102,3 +102,6 @@ DJANGO_RCLONE = {"REMOTE": str(RUN_DIR / "remote")}
 # Subprocess tests (signals) pass their DJANGO_RCLONE here.
 if os.environ.get("DJANGO_RCLONE_TEST_SETTINGS_JSON"):
     DJANGO_RCLONE = json.loads(os.environ["DJANGO_RCLONE_TEST_SETTINGS_JSON"])
+# The settings fuzz test passes values JSON cannot carry (nan, inf, int keys) as a Python literal.
+if os.environ.get("DJANGO_RCLONE_TEST_SETTINGS_REPR"):
+    DJANGO_RCLONE = eval(os.environ["DJANGO_RCLONE_TEST_SETTINGS_REPR"], {"nan": float("nan"), "inf": float("inf")})

@@ -37,7 +37,8 @@ class RcloneError(DjangoRcloneError):
         self.action = action
         self.returncode = returncode
         self.stderr = stderr
-        detail = stderr.strip() or "(no output on stderr)"
+        lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+        detail = " | ".join(lines) or "(no output on stderr)"  # one line, as every command error
         super().__init__(f"rclone {action} failed (exit status {returncode}): {detail}")
 
 

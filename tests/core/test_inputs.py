@@ -1,0 +1,403 @@
+"""Hostile and careless input (issue 15): secrets never leak, overlapping paths are refused, and
+every bad input gets one clear line instead of a traceback.
+
+Everything runs real rclone against local-folder (and crypt) remotes; the secrets tests watch
+``/proc/*/cmdline`` while each command runs, as the database password tests do.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.checks import run_checks
+from django.core.management import CommandError, call_command
+from django.test import override_settings
+
+from django_rclone.conf import get_settings
+from django_rclone.locks import lock_path
+from tests.core.conftest import remote_files
+from tests.processes import ProcessWatch
+
+pytestmark = pytest.mark.usefixtures("no_stray_processes")
+
+RCLONE = shutil.which("rclone") or str(Path(sys.executable).parent / "rclone")
+
+
+def obscure(secret: str) -> str:
+    return subprocess.run([RCLONE, "obscure", secret], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def run(*args: str, **options: Any) -> tuple[str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    call_command(*args, stdout=out, stderr=err, **options)
+    return out.getvalue(), err.getvalue()
+
+
+def one_line_error(*args: str, **options: Any) -> str:
+    """The CommandError message of a command that must fail with one line."""
+    with pytest.raises(CommandError) as caught:
+        run(*args, **options)
+    message = str(caught.value)
+    assert "\n" not in message.strip(), message
+    assert "Traceback" not in message
+    return message
+
+
+# -- secrets ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def media(tmp_path: Path) -> Iterator[Path]:
+    root = tmp_path / "media"
+    (root / "uploads").mkdir(parents=True)
+    (root / "uploads" / "a.txt").write_text("an upload")
+    with override_settings(MEDIA_ROOT=str(root)):
+        yield root
+
+
+def test_secrets_in_remote_and_flags_never_reach_a_command_line(sqlite_db: str, tmp_path: Path, media: Path) -> None:
+    store = tmp_path / "crypt-store"
+    store.mkdir()
+    password, salt = obscure("crypt-pass-Zk3q"), obscure("crypt-salt-Wm7r")
+    header = "X-Token: hdr-secret-Qv9p"
+    secrets = [password, salt, "hdr-secret-Qv9p"]
+    settings = {
+        "REMOTE": f":crypt,remote={store},password={password}:",
+        "RCLONE_FLAGS": ["--crypt-password2", salt, "--header", header, "--transfers", "2"],
+    }
+    outputs: list[str] = []
+    with override_settings(DJANGO_RCLONE=settings), ProcessWatch() as watch:
+        for command in (
+            ("dbbackup",),
+            ("listbackups",),
+            ("listbackups", "--json"),
+            ("verifybackups",),
+            ("dbrestore", "--noinput"),
+            ("mediabackup",),
+            ("mediarestore", "--noinput"),
+            ("cleanbackups", "--keep", "1"),
+            ("rcloneplugins", "--json"),
+        ):
+            outputs += run(*command, verbosity=2)
+    rclones = watch.runs_of("rclone")
+    assert len(rclones) >= 8, watch.tools()
+    for secret in secrets:
+        assert watch.leaks(secret) == []
+        assert not any(secret in text for text in outputs)
+    # The remote really is the crypt remote with both secrets: names and bytes are encrypted.
+    stored = remote_files(store)
+    assert stored and not any("default" in name or name.endswith(".txt") for name in stored)
+    with override_settings(DJANGO_RCLONE={"REMOTE": f":crypt,remote={store},password={password},password2={salt}:"}):
+        names = run("listbackups", "--json")[0]
+    assert json.loads(names)[0]["database"] == "default"
+
+
+def test_a_failing_rclone_call_never_prints_the_secret(tmp_path: Path) -> None:
+    remote = ':http,url="http://someone:url-secret-Hq2x@127.0.0.1:9/":'
+    with override_settings(DJANGO_RCLONE={"REMOTE": remote, "RCLONE_FLAGS": ["--b2-key", "flag-secret-Rz5w"]}):
+        message = one_line_error("listbackups")
+        assert "url-secret-Hq2x" not in message and "flag-secret-Rz5w" not in message
+        assert "url-secret-Hq2x" not in get_settings().remote_display
+        with ProcessWatch() as watch:
+            one_line_error("listbackups")
+        assert watch.runs_of("rclone") and watch.leaks("url-secret-Hq2x") == []
+
+
+def test_settings_errors_mask_secret_values(tmp_path: Path) -> None:
+    settings = {"REMOTE": ":b2,account=acc,key=key-secret-Jd4m:bucket", "RCLONE_FLAGS": ["--b2-key", "flag-Tn8c", 3]}
+    with override_settings(DJANGO_RCLONE=settings):
+        message = one_line_error("listbackups")
+        checks = " ".join(m.msg for m in run_checks())
+    assert "RCLONE_FLAGS" in message
+    assert "flag-Tn8c" not in message + checks and "key-secret-Jd4m" not in message + checks
+
+
+def write_config(path: Path, text: str, mode: int) -> Path:
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+def test_rclone_config_file_readable_by_others_or_unencrypted_is_warned(remote: Path, tmp_path: Path) -> None:
+    plain = write_config(tmp_path / "plain.conf", "[store]\ntype = local\n", 0o644)
+    with override_settings(DJANGO_RCLONE={"REMOTE": str(remote), "RCLONE_CONFIG": str(plain)}):
+        found = {m.id: m for m in run_checks() if m.id in ("django_rclone.W009", "django_rclone.W010")}
+    assert set(found) == {"django_rclone.W009", "django_rclone.W010"}
+    assert "chmod 600" in (found["django_rclone.W009"].hint or "")
+    assert "rclone config encryption set" in (found["django_rclone.W010"].hint or "")
+    locked = write_config(
+        tmp_path / "locked.conf", "# Encrypted rclone configuration File\n\nRCLONE_ENCRYPT_V0:\nabc\n", 0o600
+    )
+    with override_settings(DJANGO_RCLONE={"REMOTE": str(remote), "RCLONE_CONFIG": str(locked)}):
+        assert not [m for m in run_checks() if m.id in ("django_rclone.W009", "django_rclone.W010")]
+
+
+def test_rclone_config_naming_a_missing_file(remote: Path, tmp_path: Path) -> None:
+    missing = str(tmp_path / "nope" / "rclone.conf")
+    with override_settings(DJANGO_RCLONE={"REMOTE": str(remote), "RCLONE_CONFIG": missing}):
+        assert [m.id for m in run_checks() if m.id == "django_rclone.W011"] == ["django_rclone.W011"]
+        assert "RCLONE_CONFIG" in one_line_error("listbackups")
+
+
+# -- paths that destroy backups -------------------------------------------------------------------------
+
+
+def spellings(remote: Path, tmp_path: Path) -> list[str]:
+    link = tmp_path / "remote-link"
+    link.symlink_to(remote)
+    return [str(remote), f"{remote}/", f":local:{remote}", f":local,nounc=true:{link}/", str(link)]
+
+
+@pytest.mark.parametrize("spelling", range(5))
+def test_media_root_on_the_database_backup_folder_is_refused(
+    sqlite_db: str, remote: Path, tmp_path: Path, spelling: int
+) -> None:
+    run("dbbackup", verbosity=0)
+    before = remote_files(remote)
+    remote_spelling = spellings(remote, tmp_path)[spelling]
+    with override_settings(DJANGO_RCLONE={"REMOTE": remote_spelling}, MEDIA_ROOT=str(remote / "db") + "/"):
+        assert "django_rclone.E005" in [m.id for m in run_checks()]
+        for command in (("mediarestore", "--noinput"), ("mediabackup",), ("dbbackup",)):
+            assert "MEDIA_ROOT" in one_line_error(*command, verbosity=0)
+    assert remote_files(remote) == before
+
+
+@pytest.mark.parametrize("where", ["remote-inside-media", "media-inside-media-folder"])
+def test_other_overlaps_are_refused(remote: Path, tmp_path: Path, where: str) -> None:
+    root = tmp_path / "uploads"
+    (root / "backups").mkdir(parents=True)
+    (root / "backups" / "keep.txt").write_text("x")
+    if where == "remote-inside-media":
+        settings = {"REMOTE": str(root / "backups")}
+        media_root = root
+    else:
+        settings = {"REMOTE": str(remote)}
+        media_root = remote / "media" / "sub"
+        media_root.mkdir(parents=True)
+        (media_root / "f.txt").write_text("x")
+    with override_settings(DJANGO_RCLONE=settings, MEDIA_ROOT=str(media_root)):
+        assert "django_rclone.E005" in [m.id for m in run_checks()]
+        assert "MEDIA_ROOT" in one_line_error("mediabackup", verbosity=0)
+
+
+def test_separate_folders_pass(remote: Path, media: Path) -> None:
+    assert "django_rclone.E005" not in [m.id for m in run_checks()]
+    run("mediabackup", verbosity=0)
+    assert (remote / "media" / "uploads" / "a.txt").read_text() == "an upload"
+
+
+@pytest.mark.parametrize("suffix", [".manifest.json", ".pending"])
+def test_templates_that_render_core_object_names_are_refused(remote: Path, suffix: str) -> None:
+    template = "{database}-{datetime}.{ext}" + suffix
+    with override_settings(DJANGO_RCLONE={"REMOTE": str(remote), "DB_FILENAME_TEMPLATE": template}):
+        assert "django_rclone.E003" in [m.id for m in run_checks()]
+        assert "DB_FILENAME_TEMPLATE" in one_line_error("dbbackup")
+    assert remote_files(remote) == []
+
+
+@pytest.mark.parametrize("name", ["", " ", "\t"])
+def test_empty_restore_name_is_an_error(sqlite_db: str, remote: Path, name: str) -> None:
+    run("dbbackup", verbosity=0)
+    assert "empty" in one_line_error("dbrestore", "--noinput", "-i", name)
+
+
+def test_symlinks_in_media_root_are_named_and_can_be_followed(
+    remote: Path, media: Path, tmp_path: Path, rclone_settings: Callable[..., None]
+) -> None:
+    volume = tmp_path / "other-volume"
+    volume.mkdir()
+    (volume / "big.bin").write_text("on another volume")
+    (media / "archive").symlink_to(volume)
+    (media / "uploads" / "link.txt").symlink_to(media / "uploads" / "a.txt")
+    _out, err = run("mediabackup", verbosity=3)
+    assert "archive" in err and "uploads/link.txt" in err and "MEDIA_FOLLOW_SYMLINKS" in err
+    assert not (remote / "media" / "archive").exists()
+    rclone_settings(MEDIA_FOLLOW_SYMLINKS=True)
+    _out, err = run("mediabackup", verbosity=1)
+    assert "symlink" not in err
+    assert (remote / "media" / "archive" / "big.bin").read_text() == "on another volume"
+
+
+# -- one clear line ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("age", [float("nan"), float("inf"), 1e12])
+def test_retention_max_age_that_is_not_a_finite_number(sqlite_db: str, remote: Path, age: float) -> None:
+    with override_settings(DJANGO_RCLONE={"REMOTE": str(remote), "DB_RETENTION": {"MAX_AGE_DAYS": age}}):
+        assert "django_rclone.E003" in [m.id for m in run_checks()]
+        assert "MAX_AGE_DAYS" in one_line_error("cleanbackups")
+        assert "MAX_AGE_DAYS" in one_line_error("dbbackup", "--clean")
+    assert remote_files(remote) == []
+
+
+def test_rclone_binary_that_is_missing_not_executable_or_not_rclone(
+    sqlite_db: str, remote: Path, tmp_path: Path
+) -> None:
+    plain = tmp_path / "rclone-file"
+    plain.write_text("#!/bin/sh\n")
+    for binary, words in (
+        (str(tmp_path / "no" / "rclone"), "does not exist"),
+        (str(plain), "not executable"),
+        ("/bin/true", "not rclone"),
+    ):
+        with override_settings(DJANGO_RCLONE={"REMOTE": str(remote), "RCLONE_BINARY": binary}):
+            for command in (("dbbackup",), ("listbackups",), ("dbrestore", "--noinput")):
+                message = one_line_error(*command)
+                assert "RCLONE_BINARY" in message, message
+            assert words in one_line_error("dbbackup")
+    assert remote_files(remote) == []
+
+
+def test_manifest_with_a_null_checksum(sqlite_db: str, remote: Path) -> None:
+    run("dbbackup", verbosity=0)
+    manifest = next((remote / "db").glob("*.manifest.json"))
+    data = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**data, "sha256": None}))
+    message = one_line_error("verifybackups")
+    assert "failed verification" in message
+    _out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("verifybackups", stdout=_out, stderr=err)
+    assert "sha256" in err.getvalue() and "Traceback" not in err.getvalue()
+    assert "manifest" in one_line_error("dbrestore", "--noinput")
+
+
+def test_lock_file_that_cannot_be_opened(sqlite_db: str, remote: Path) -> None:
+    path = lock_path(get_settings().remote, "default")
+    path.mkdir()
+    try:
+        assert str(path) in one_line_error("dbbackup")
+    finally:
+        path.rmdir()
+    assert remote_files(remote) == []
+
+
+@pytest.mark.parametrize(
+    "command", [("dbrestore", "--noinput"), ("listbackups",), ("verifybackups",), ("cleanbackups",)]
+)
+def test_unknown_alias_names_the_known_ones(remote: Path, command: tuple[str, ...]) -> None:
+    message = one_line_error(*command, "-d", "nosuch")
+    assert "'nosuch'" in message and "default" in message and "other" in message
+
+
+@pytest.mark.parametrize("hours", ["nan", "-1", "0", "inf", "soon"])
+def test_verify_max_age_must_be_a_positive_number(remote: Path, hours: str) -> None:
+    with pytest.raises(CommandError, match="max-age"):
+        call_command("verifybackups", "--max-age", hours)
+
+
+def test_per_alias_option_typo_names_the_closest_key(sqlite_db: str, rclone_settings: Callable[..., None]) -> None:
+    rclone_settings(CONNECTORS={"default": {"CONECTOR": "django_rclone.db.django.DjangoDumpDataConnector"}})
+    message = one_line_error("dbbackup")
+    assert "'CONECTOR'" in message and "'CONNECTOR'" in message
+    rclone_settings(CONNECTORS={"default": {"dump_cmd": "sqlite3"}})
+    assert "'DUMP_CMD'" in one_line_error("dbbackup")
+
+
+def test_connector_mapping_keys_must_be_strings(remote: Path) -> None:
+    settings = {"REMOTE": str(remote), "CONNECTOR_MAPPING": {1: "x.Y"}}
+    with override_settings(DJANGO_RCLONE=settings):
+        assert "CONNECTOR_MAPPING" in one_line_error("listbackups")
+
+
+@pytest.mark.parametrize("flags", [["--dry-run"], ["-n"], ["-vn"], ["--interactive"], ["-i"], ["--dry-run=true"]])
+def test_flags_that_make_rclone_write_nothing_are_refused(sqlite_db: str, remote: Path, flags: list[str]) -> None:
+    with override_settings(DJANGO_RCLONE={"REMOTE": str(remote), "RCLONE_FLAGS": flags}):
+        assert "django_rclone.E003" in [m.id for m in run_checks()]
+        assert "write nothing" in one_line_error("dbbackup")
+    assert remote_files(remote) == []
+
+
+# -- checks must not block unrelated commands -------------------------------------------------------------
+
+
+def test_one_alias_with_a_bad_option_blocks_only_that_alias(
+    sqlite_db: str, remote: Path, rclone_settings: Callable[..., None]
+) -> None:
+    rclone_settings(CONNECTORS={"other": {"EXCLUDE": ["x"], "CONNECTOR": "django_rclone_sqlite.SqliteConnector"}})
+    assert [m.id for m in run_checks() if m.is_serious()] == []
+    run("check")  # no SystemCheckError: migrate and the site's other commands keep working
+    run("migrate", "--database", "default", verbosity=0)
+    run("dbbackup", verbosity=0)  # another alias backs up
+    message = one_line_error("dbbackup", "-d", "other")
+    assert "'other'" in message and "EXCLUDE" in message
+
+
+# -- fuzz: every key, bad values, in a real subprocess ----------------------------------------------------
+
+NAN = float("nan")
+FUZZ: dict[str, list[Any]] = {
+    "REMOTE": ["", " ", "x", "\n", "ü:", "a:\nb", 5, None, [], ":s3,k='x:b", "-x:"],
+    "RCLONE_BINARY": ["", 0, "ü", "/nonexistent/rclone", "/bin/true", "rclone\n"],
+    "RCLONE_CONFIG": [0, "/nonexistent/rclone.conf", []],
+    "RCLONE_FLAGS": ["--fast-list", [1], ["--dry-run"], ["-n"], {"a": 1}, ["--b2-key", "s", "--b2-key", "t"]],
+    "RCLONE_ENV": [[], {"A": 1}, {1: "a"}, "x"],
+    "DB_BACKUP_DIR": ["", "/", "..", "a/../b", "x:y", 3, "\n"],
+    "DB_FILENAME_TEMPLATE": ["", "{database}", "{database}-{nope}", "{database}-{datetime}.{ext}.pending", 7, "{"],
+    "DB_DATE_FORMAT": ["", "%Y", "%Y/%m", 1, "%Y-%m-%d %H:%M:%S"],
+    "DB_CLEANUP_KEEP": [0, -1, NAN, 1.5, True, "3", 10**30],
+    "MEDIA_BACKUP_DIR": ["", "db", "db/x", None],
+    "MEDIA_FOLLOW_SYMLINKS": ["yes", 1, None],
+    "CONNECTORS": [[], "x", {1: "a"}, {"default": 5}, {"default": "no.such.Thing"}, {"default": {"CONECTOR": "x"}}],
+    "CONNECTOR_MAPPING": [[], {1: "x"}, {"django.db.backends.sqlite3": "no.such.Thing"}],
+    "DB_RETENTION": [
+        5,
+        [],
+        {"MAX_AGE_DAYS": NAN},
+        {"MAX_AGE_DAYS": -1},
+        {"DAILY": -1},
+        {"DATABASES": {"default": {"LAST": "x"}}},
+    ],
+    "STREAM_CHUNK_SIZE": [0, -5, "", "10", "1X", NAN, 1.5],
+    "NO_SUCH_KEY": [1],
+}
+CASES = [(key, value) for key, values in FUZZ.items() for value in values]
+MANAGE = (
+    "import sys, django; django.setup(); from django.core.management import execute_from_command_line; "
+    "execute_from_command_line(['manage.py', *sys.argv[1:]])"
+)
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.fixture(scope="module")
+def fuzz_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("fuzz")
+
+
+@pytest.mark.parametrize(("key", "value"), CASES, ids=[f"{k}-{i}" for i, (k, _v) in enumerate(CASES)])
+def test_settings_fuzz_fails_with_one_line_and_writes_nothing(fuzz_root: Path, key: str, value: Any) -> None:
+    remote = fuzz_root / f"remote-{key}-{CASES.index((key, value))}"
+    remote.mkdir()
+    raw = {"REMOTE": str(remote), key: value}
+    # JSON cannot carry nan / huge ints faithfully; the settings module evaluates this literal.
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PYTHONPATH": str(ROOT),
+        "DJANGO_RCLONE_TEST_SETTINGS_REPR": repr(raw),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", MANAGE, "dbbackup", "--skip-checks"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "Traceback" not in done.stderr
+    if done.returncode == 0:  # a valid value: a clean success, nothing on stderr
+        assert done.stderr.strip() == "", done.stderr
+        return
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("CommandError: ")
+    assert remote_files(remote) == []
