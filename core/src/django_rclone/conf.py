@@ -107,6 +107,8 @@ def _fail(key: str, problem: str, fix: str) -> ImproperlyConfigured:
 def _check_dir(key: str, value: Any) -> str:
     if not isinstance(value, str):
         raise _fail(key, f"must be a string, got {type(value).__name__}", 'use a relative folder such as "db"')
+    if _control_characters(value):
+        raise _fail(key, "contains a control character (a newline or tab?)", "remove it")
     cleaned = value.strip("/")
     parts = cleaned.split("/") if cleaned else []
     if value.startswith("/") or ":" in value or any(p in ("", ".", "..") for p in parts):
@@ -158,6 +160,10 @@ def _check_date_format(fmt: Any) -> str:
     return fmt
 
 
+def _control_characters(value: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in value)
+
+
 def _check_remote(remote: Any) -> str:
     if not remote or not isinstance(remote, str):
         raise _fail(
@@ -165,6 +171,8 @@ def _check_remote(remote: Any) -> str:
             "is not set",
             'set it to an rclone remote and path such as "myremote:backups" (see `rclone listremotes`)',
         )
+    if _control_characters(remote):
+        raise _fail("REMOTE", "contains a control character (a newline or tab?)", "remove it")
     if not re.match(r"^(:?[\w.\- ]+[,:]|/)", remote) or (
         not remote.startswith("/") and secrecy.parse_connection_string(remote) is None
     ):

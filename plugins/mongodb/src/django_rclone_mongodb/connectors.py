@@ -56,7 +56,7 @@ class MongoDumpConnector(CommandConnector):
     """
 
     extension = "archive"
-    known_options = frozenset({"SOURCE_NAME", "AUTH_SOURCE", "AUTH_MECHANISM", "DROP"})
+    known_options = frozenset({"SOURCE_NAME", "AUTH_SOURCE", "AUTH_MECHANISM", "DROP", "OBJECT_CHECK"})
     dump_cmd = "mongodump"
     restore_cmd = "mongorestore"
     install_hint = "the MongoDB Database Tools (package mongodb-database-tools)"

@@ -18,7 +18,19 @@ class PgDumpConnector(PostgresCommandConnector):
     """``pg_dump --format=custom`` for backups, ``pg_restore`` for restores (extension ``dump``)."""
 
     extension = "dump"
-    known_options = frozenset({"ADMIN_USER", "ADMIN_PASSWORD", "PSQL_CMD", "SCHEMAS", "DROP", "COMPRESSION"})
+    known_options = frozenset(
+        {
+            "ADMIN_USER",
+            "ADMIN_PASSWORD",
+            "PSQL_CMD",
+            "SCHEMAS",
+            "DROP",
+            "IF_EXISTS",
+            "SINGLE_TRANSACTION",
+            "OWNED_EXTENSIONS_ONLY",
+            "COMPRESSION",
+        }
+    )
     dump_cmd = "pg_dump"
     restore_cmd = "pg_restore"
 
@@ -54,7 +66,19 @@ class PgDumpSqlConnector(PostgresCommandConnector):
     """
 
     extension = "sql"
-    known_options = frozenset({"ADMIN_USER", "ADMIN_PASSWORD", "PSQL_CMD", "SCHEMAS", "DROP", "COMPRESSION"})
+    known_options = frozenset(
+        {
+            "ADMIN_USER",
+            "ADMIN_PASSWORD",
+            "PSQL_CMD",
+            "SCHEMAS",
+            "DROP",
+            "IF_EXISTS",
+            "SINGLE_TRANSACTION",
+            "OWNED_EXTENSIONS_ONLY",
+            "COMPRESSION",
+        }
+    )
     dump_cmd = "pg_dump"
     restore_cmd = "psql"
     #: No ``DROP`` for one restore: the drops are written into a plain dump when it is made, so
