@@ -57,14 +57,14 @@ def _load_manifest(rclone: Rclone, path: str, lenient: bool = False) -> Manifest
 def select(database: str, input_path: str | None = None) -> str:
     """The backup name to restore: ``input_path`` (checked) or the newest committed one."""
     conf = get_settings()
-    database_settings(database)  # an unknown alias: one line naming the known ones
     if input_path is not None:
         if not input_path.strip():
             raise BackupNotFound(
                 "the backup name (--input-path) is empty; give a name as `listbackups` prints it, "
                 "or leave the option out to restore the newest backup"
             )
-        return names.check_name(input_path)
+        return names.check_name(input_path)  # an unknown alias is refused when its connector resolves
+    database_settings(database)  # an unknown alias: one line naming the known ones, not "no backups"
     entries = catalog.committed(conf, Rclone.from_settings(conf), database)
     if not entries:
         raise BackupNotFound(f"no backups of database {database!r} in {catalog.db_folder(conf)}")
