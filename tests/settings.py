@@ -104,4 +104,6 @@ if os.environ.get("DJANGO_RCLONE_TEST_SETTINGS_JSON"):
     DJANGO_RCLONE = json.loads(os.environ["DJANGO_RCLONE_TEST_SETTINGS_JSON"])
 # The settings fuzz test passes values JSON cannot carry (nan, inf, int keys) as a Python literal.
 if os.environ.get("DJANGO_RCLONE_TEST_SETTINGS_REPR"):
-    DJANGO_RCLONE = eval(os.environ["DJANGO_RCLONE_TEST_SETTINGS_REPR"], {"nan": float("nan"), "inf": float("inf")})
+    DJANGO_RCLONE = eval(  # noqa: S307 - test-only, the value comes from the test itself
+        os.environ["DJANGO_RCLONE_TEST_SETTINGS_REPR"], {"nan": float("nan"), "inf": float("inf")}
+    )

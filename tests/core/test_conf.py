@@ -116,7 +116,8 @@ def test_connection_string_parameters_move_to_the_environment(remote: str, plain
     conf = load_settings({"REMOTE": remote})
     assert conf.remote == plain
     assert env.items() <= dict(conf.rclone_env).items()
-    assert "abc" not in conf.remote_display and "p4ss" not in conf.remote_display
+    assert "abc" not in conf.remote_display
+    assert "p4ss" not in conf.remote_display
 
 
 def test_rclone_env_reaches_rclone_not_argv(tmp_path: Any) -> None:

@@ -11,7 +11,6 @@ import io
 import json
 import os
 import shutil
-import stat
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -96,7 +95,8 @@ def test_secrets_in_remote_and_flags_never_reach_a_command_line(sqlite_db: str, 
         assert not any(secret in text for text in outputs)
     # The remote really is the crypt remote with both secrets: names and bytes are encrypted.
     stored = remote_files(store)
-    assert stored and not any("default" in name or name.endswith(".txt") for name in stored)
+    assert stored
+    assert not any("default" in name or name.endswith(".txt") for name in stored)
     with override_settings(DJANGO_RCLONE={"REMOTE": f":crypt,remote={store},password={password},password2={salt}:"}):
         names = run("listbackups", "--json")[0]
     assert json.loads(names)[0]["database"] == "default"
@@ -106,11 +106,13 @@ def test_a_failing_rclone_call_never_prints_the_secret(tmp_path: Path) -> None:
     remote = ':http,url="http://someone:url-secret-Hq2x@127.0.0.1:9/":'
     with override_settings(DJANGO_RCLONE={"REMOTE": remote, "RCLONE_FLAGS": ["--b2-key", "flag-secret-Rz5w"]}):
         message = one_line_error("listbackups")
-        assert "url-secret-Hq2x" not in message and "flag-secret-Rz5w" not in message
+        assert "url-secret-Hq2x" not in message
+        assert "flag-secret-Rz5w" not in message
         assert "url-secret-Hq2x" not in get_settings().remote_display
         with ProcessWatch() as watch:
             one_line_error("listbackups")
-        assert watch.runs_of("rclone") and watch.leaks("url-secret-Hq2x") == []
+        assert watch.runs_of("rclone")
+        assert watch.leaks("url-secret-Hq2x") == []
 
 
 def test_settings_errors_mask_secret_values(tmp_path: Path) -> None:
@@ -119,7 +121,8 @@ def test_settings_errors_mask_secret_values(tmp_path: Path) -> None:
         message = one_line_error("listbackups")
         checks = " ".join(m.msg for m in run_checks())
     assert "RCLONE_FLAGS" in message
-    assert "flag-Tn8c" not in message + checks and "key-secret-Jd4m" not in message + checks
+    assert "flag-Tn8c" not in message + checks
+    assert "key-secret-Jd4m" not in message + checks
 
 
 def write_config(path: Path, text: str, mode: int) -> Path:
@@ -220,7 +223,9 @@ def test_symlinks_in_media_root_are_named_and_can_be_followed(
     (media / "archive").symlink_to(volume)
     (media / "uploads" / "link.txt").symlink_to(media / "uploads" / "a.txt")
     _out, err = run("mediabackup", verbosity=3)
-    assert "archive" in err and "uploads/link.txt" in err and "MEDIA_FOLLOW_SYMLINKS" in err
+    assert "archive" in err
+    assert "uploads/link.txt" in err
+    assert "MEDIA_FOLLOW_SYMLINKS" in err
     assert not (remote / "media" / "archive").exists()
     rclone_settings(MEDIA_FOLLOW_SYMLINKS=True)
     _out, err = run("mediabackup", verbosity=1)
@@ -268,7 +273,8 @@ def test_manifest_with_a_null_checksum(sqlite_db: str, remote: Path) -> None:
     _out, err = io.StringIO(), io.StringIO()
     with pytest.raises(CommandError):
         call_command("verifybackups", stdout=_out, stderr=err)
-    assert "sha256" in err.getvalue() and "Traceback" not in err.getvalue()
+    assert "sha256" in err.getvalue()
+    assert "Traceback" not in err.getvalue()
     assert "manifest" in one_line_error("dbrestore", "--noinput")
 
 
@@ -287,7 +293,9 @@ def test_lock_file_that_cannot_be_opened(sqlite_db: str, remote: Path) -> None:
 )
 def test_unknown_alias_names_the_known_ones(remote: Path, command: tuple[str, ...]) -> None:
     message = one_line_error(*command, "-d", "nosuch")
-    assert "'nosuch'" in message and "default" in message and "other" in message
+    assert "'nosuch'" in message
+    assert "default" in message
+    assert "other" in message
 
 
 @pytest.mark.parametrize("hours", ["nan", "-1", "0", "inf", "soon"])
@@ -299,7 +307,8 @@ def test_verify_max_age_must_be_a_positive_number(remote: Path, hours: str) -> N
 def test_per_alias_option_typo_names_the_closest_key(sqlite_db: str, rclone_settings: Callable[..., None]) -> None:
     rclone_settings(CONNECTORS={"default": {"CONECTOR": "django_rclone.db.django.DjangoDumpDataConnector"}})
     message = one_line_error("dbbackup")
-    assert "'CONECTOR'" in message and "'CONNECTOR'" in message
+    assert "'CONECTOR'" in message
+    assert "'CONNECTOR'" in message
     rclone_settings(CONNECTORS={"default": {"dump_cmd": "sqlite3"}})
     assert "'DUMP_CMD'" in one_line_error("dbbackup")
 
@@ -330,7 +339,8 @@ def test_one_alias_with_a_bad_option_blocks_only_that_alias(
     run("migrate", "--database", "default", verbosity=0)
     run("dbbackup", verbosity=0)  # another alias backs up
     message = one_line_error("dbbackup", "-d", "other")
-    assert "'other'" in message and "EXCLUDE" in message
+    assert "'other'" in message
+    assert "EXCLUDE" in message
 
 
 # -- fuzz: every key, bad values, in a real subprocess ----------------------------------------------------
@@ -378,7 +388,8 @@ def test_settings_fuzz_fails_with_one_line_and_writes_nothing(remote: Path, key:
             _out, err = run("dbbackup", "--skip-checks")
         except CommandError as exc:
             message = str(exc)
-            assert message.strip() and "\n" not in message.strip(), message
+            assert message.strip(), message
+            assert "\n" not in message.strip(), message
             assert remote_files(remote) == []
             return
     assert err.strip() == "", err  # a valid value: a clean success
@@ -420,5 +431,6 @@ def test_settings_fuzz_in_a_real_process(remote: Path, key: str, value: Any) -> 
     )
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode != 0
-    assert len(lines) == 1 and lines[0].startswith("CommandError: "), done.stderr
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("CommandError: "), done.stderr
     assert remote_files(remote) == []
