@@ -125,6 +125,38 @@ def test_settings_errors_mask_secret_values(tmp_path: Path) -> None:
     assert "key-secret-Jd4m" not in message + checks
 
 
+@pytest.mark.parametrize(
+    "flags",
+    [["--b2-key", "-dash-secret-Pw3"], ["dash-secret-Pw3"], ["--header", "A: dash-secret-Pw3", "--header", "B: c"]],
+)
+def test_flags_that_cannot_be_hidden_safely_are_refused_without_echoing(remote: Path, flags: list[str]) -> None:
+    with override_settings(DJANGO_RCLONE={"REMOTE": str(remote), "RCLONE_FLAGS": flags}):
+        message = one_line_error("listbackups")
+    assert "RCLONE_FLAGS" in message
+    assert "dash-secret-Pw3" not in message
+
+
+def test_a_url_with_a_password_in_any_flag_moves_to_the_environment(remote: Path) -> None:
+    flags = ["--webdav-url", "https://u:url-flag-Kx8@h/", "--transfers", "4"]
+    with override_settings(DJANGO_RCLONE={"REMOTE": str(remote), "RCLONE_FLAGS": flags}):
+        conf = get_settings()
+    assert conf.rclone_flags == ("--transfers", "4")
+    assert conf.rclone_env["RCLONE_WEBDAV_URL"] == "https://u:url-flag-Kx8@h/"
+
+
+def test_secrets_rclone_itself_logs_are_scrubbed_from_errors(remote: Path) -> None:
+    """With -vv rclone logs the values it reads from the environment; a failure must not repeat them."""
+    settings = {
+        "REMOTE": ":http,url='http://127.0.0.1:9/',headers='X-Api-Key,conn-secret-Lm4':",
+        "RCLONE_FLAGS": ["-vv", "--header", "X-Token: hdr-secret-Vb6"],
+    }
+    with override_settings(DJANGO_RCLONE=settings):
+        message = one_line_error("dbrestore", "--noinput", "-i", "default-2024-01-01-000000.sqlite3")
+    assert "rclone" in message
+    assert "hdr-secret-Vb6" not in message
+    assert "conn-secret-Lm4" not in message
+
+
 def write_config(path: Path, text: str, mode: int) -> Path:
     path.write_text(text)
     path.chmod(mode)

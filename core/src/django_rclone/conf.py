@@ -68,9 +68,10 @@ def _check_flags(flags: tuple[str, ...]) -> secrecy.Hidden:
     except ValueError as exc:
         raise _fail(
             "RCLONE_FLAGS",
-            f"has a secret flag twice ({exc})",
-            "rclone reads one value per flag from the environment; put such options in rclone.conf",
-        ) from exc
+            f"cannot be passed safely: {exc}",
+            "secret flags travel in rclone's environment, one value each; give each once, as --flag=VALUE "
+            "or --flag VALUE, or put such options in rclone.conf",
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -289,9 +290,7 @@ def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
 
 def _env_secrets(env: Mapping[str, str]) -> list[str]:
     return [
-        value
-        for key, value in env.items()
-        if secrecy.SECRET_NAME.search(key.removeprefix("RCLONE_")) and value.lower() not in ("true", "false")
+        secret for key, value in env.items() for secret in secrecy.secret_values(key.removeprefix("RCLONE_"), value)
     ]
 
 

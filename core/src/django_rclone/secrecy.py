@@ -26,7 +26,8 @@ MASK = "***"
 
 #: A flag or parameter name part that marks its value as a secret.
 SECRET_NAME = re.compile(
-    r"(^|[-_])(key|pass|password\d*|secret|token|header|auth|credentials?|bearer|sas|private|cookie|pem)([-_]|$)",
+    r"(^|[-_])(key|apikey|pass|passphrase|password\d*|secret|token|header|auth|credential|bearer|sas|private|cookie|pem)"
+    r"s?([-_]|$)",
     re.IGNORECASE,
 )
 _URL_USERINFO = re.compile(r"(://[^/@:\s]*:)([^/@\s]+)(@)")
@@ -109,10 +110,14 @@ class Hidden:
     secrets: tuple[str, ...]
 
 
-def _secret_values(key: str, value: str) -> list[str]:
-    found = [value] if SECRET_NAME.search(key) and value not in ("", "true", "false") else []
+def secret_values(key: str, value: str) -> list[str]:
+    """What to scrub from messages for option ``key`` set to ``value``: the value and its parts
+    (rclone may print a ``headers`` list or a ``Name: value`` header split up), and URL passwords."""
+    found = []
+    if SECRET_NAME.search(key) and value.lower() not in ("", "true", "false"):
+        found = [value, *(part.strip().strip("\"'") for part in re.split(r"[,;:]", value))]
     found += [m.group(2) for m in _URL_USERINFO.finditer(value)]
-    return found
+    return [v for v in found if len(v) >= 3]
 
 
 def hide_remote(remote: str) -> Hidden:
@@ -128,7 +133,7 @@ def hide_remote(remote: str) -> Hidden:
     secrets: list[str] = []
     for key, value in parsed.params:
         env[remote_env_name(name, key)] = value
-        secrets += _secret_values(key, value)
+        secrets += secret_values(key, value)
     return Hidden(f"{name}:{parsed.path}", (), env, tuple(secrets))
 
 
@@ -158,24 +163,35 @@ def is_secret_flag(option: str) -> bool:
 
 
 def hide_flags(flags: Sequence[str]) -> Hidden:
-    """Move every flag whose name marks a secret to its ``RCLONE_<FLAG>`` variable.
+    """Move every flag whose name marks a secret (or whose value is a URL with a password) to its
+    ``RCLONE_<FLAG>`` variable.
 
-    A flag given twice cannot travel in one variable (rclone reads ``RCLONE_HEADER`` as one
-    header), so that raises ``ValueError``; the caller turns it into a settings error.
+    Raises ``ValueError`` (the caller turns it into a settings error) for what cannot be moved
+    safely: a secret flag given twice (rclone reads ``RCLONE_HEADER`` as one header), a secret flag
+    followed by a word starting with ``-`` (rclone would take it as the value, which would then
+    stay on the command line; write ``--flag=value``), and a word that is not a flag's value.
     """
     kept: list[str] = []
     env: dict[str, str] = {}
     secrets: list[str] = []
-    for option, value, words in _split_flags(flags):
-        if not option or not is_secret_flag(option):
+    split = _split_flags(flags)
+    for index, (option, value, words) in enumerate(split):
+        if not option:
+            if not words[0].startswith("-"):
+                raise ValueError(f"{MASK!r} (a word that is neither a flag nor a flag's value)")
             kept += words
             continue
+        if not (is_secret_flag(option) or (value is not None and _URL_USERINFO.search(value))):
+            kept += words
+            continue
+        following = split[index + 1][2][0] if index + 1 < len(split) else ""
+        if value is None and following.startswith("-") and not following.startswith("--"):
+            raise ValueError(f"--{option} is followed by {following[:2]}…; write --{option}=VALUE")
         name = flag_env_name(option)
         if name in env:
             raise ValueError(f"--{option} is given more than once")
         env[name] = "true" if value is None else value
-        if value not in (None, "", "true", "false"):
-            secrets.append(value)  # type: ignore[arg-type]
+        secrets += secret_values(option, env[name])
     return Hidden("", tuple(kept), env, tuple(secrets))
 
 

@@ -8,7 +8,9 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
+from django_rclone.conf import get_settings
 from django_rclone.exceptions import DjangoRcloneError
+from django_rclone.secrecy import scrub
 
 
 def human_size(size: float) -> str:
@@ -17,6 +19,15 @@ def human_size(size: float) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} TiB"
+
+
+def scrubbed(message: str) -> str:
+    """``message`` without secret values from REMOTE, RCLONE_FLAGS or RCLONE_ENV (rclone may print them)."""
+    try:
+        secrets = get_settings().secrets
+    except ImproperlyConfigured:
+        secrets = ()
+    return scrub(message, secrets)
 
 
 class RcloneCommand(BaseCommand):
@@ -28,7 +39,9 @@ class RcloneCommand(BaseCommand):
         try:
             return super().execute(*args, **options)
         except (DjangoRcloneError, ImproperlyConfigured) as exc:
-            raise CommandError(str(exc)) from exc
+            raise CommandError(scrubbed(str(exc))) from exc
+        except CommandError as exc:
+            raise CommandError(scrubbed(str(exc)), returncode=exc.returncode) from exc
 
     def info(self, message: str, level: int = 1) -> None:
         if self.verbosity >= level:

@@ -9,7 +9,7 @@ from django.db import DEFAULT_DB_ALIAS
 
 from django_rclone.exceptions import DjangoRcloneError, Interrupted
 from django_rclone.management import progress
-from django_rclone.management.base import RcloneCommand, human_size
+from django_rclone.management.base import RcloneCommand, human_size, scrubbed
 from django_rclone.operations.backup import BackupResult, backup
 
 
@@ -106,7 +106,7 @@ class Command(RcloneCommand):
                 if not isinstance(exc, (DjangoRcloneError, ImproperlyConfigured)):
                     exc = RuntimeError(f"{type(exc).__name__}: {exc}")
                 failed.append(alias)
-                self.stderr.write(self.style.ERROR(f"Backup of database {alias!r} failed: {exc}"))
+                self.stderr.write(self.style.ERROR(scrubbed(f"Backup of database {alias!r} failed: {exc}")))
         done = len(aliases) - len(failed)
         outcome = f"; failed: {', '.join(failed)}" if failed else "."
         self.info(f"Summary: {done} of {len(aliases)} database(s) backed up{outcome}")

@@ -8,7 +8,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from django_rclone.db.base import database_settings
 from django_rclone.management import progress
-from django_rclone.management.base import RcloneCommand, human_size
+from django_rclone.management.base import RcloneCommand, human_size, scrubbed
 from django_rclone.operations import verify
 from django_rclone.operations.verify import VerifyResult, verify_backup, verify_latest
 
@@ -76,7 +76,7 @@ class Command(RcloneCommand):
                     f"{result.age_hours:.1f} h old)"
                 )
             else:
-                self.stderr.write(f"FAILED  {result.name or result.database}: {result.problem}")
+                self.stderr.write(scrubbed(f"FAILED  {result.name or result.database}: {result.problem}"))
         if failed:
             raise CommandError(f"{len(failed)} of {len(results)} backup(s) failed verification.")
 
