@@ -157,6 +157,31 @@ def test_secrets_rclone_itself_logs_are_scrubbed_from_errors(remote: Path) -> No
     assert "conn-secret-Lm4" not in message
 
 
+def test_a_failing_stream_never_carries_the_secret_in_its_error(
+    sqlite_db: str, remote: Path, rclone_settings: Callable[..., None], tmp_path: Path
+) -> None:
+    """The pipeline's rclone stages scrub rclone's stderr too (the API's exceptions, not only commands)."""
+    from django_rclone.exceptions import PipelineError
+    from django_rclone.operations.restore import restore
+
+    flags = ["-vv", "--header", "X-Token: pipe-secret-Qz1"]
+    rclone_settings(RCLONE_FLAGS=flags)
+    run("dbbackup", verbosity=0)
+    # A stand-in that streams a missing object instead of the backup: the real rclone fails mid-pipeline.
+    wrapper = tmp_path / "rclone-gone"
+    wrapper.write_text(
+        f"#!{sys.executable}\nimport os, sys\nargv = sys.argv[1:]\n"
+        "if 'cat' in argv and not argv[-1].endswith('.manifest.json'):\n    argv[-1] += '-gone'\n"
+        f"os.execv({RCLONE!r}, [{RCLONE!r}, *argv])\n"
+    )
+    wrapper.chmod(0o755)
+    rclone_settings(RCLONE_FLAGS=flags, RCLONE_BINARY=str(wrapper))
+    with pytest.raises(PipelineError) as caught:
+        restore("default", verify=False)
+    assert "RCLONE_HEADER" in str(caught.value)  # rclone -vv logged where the header came from...
+    assert "pipe-secret-Qz1" not in str(caught.value)  # ...but not its value
+
+
 def write_config(path: Path, text: str, mode: int) -> Path:
     path.write_text(text)
     path.chmod(mode)

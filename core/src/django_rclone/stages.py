@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from django_rclone.db.base import BaseConnector, CommandConnector
 from django_rclone.pipeline import Stage
 from django_rclone.rclone import clean_stderr
+from django_rclone.secrecy import scrub
 
 
 def tool_stage(proc: subprocess.Popen[bytes], connector: BaseConnector, phase: str) -> Stage:
@@ -27,5 +29,6 @@ def tool_stage(proc: subprocess.Popen[bytes], connector: BaseConnector, phase: s
     return Stage(f"{Path(tool).name} ({phase.lower()} of database {connector.database!r})", proc)
 
 
-def rclone_stage(proc: subprocess.Popen[bytes], action: str) -> Stage:
-    return Stage(f"rclone {action}", proc, clean=clean_stderr)
+def rclone_stage(proc: subprocess.Popen[bytes], action: str, secrets: Sequence[str] = ()) -> Stage:
+    """A stage for an rclone process; its stderr loses the config notice and every secret value."""
+    return Stage(f"rclone {action}", proc, clean=lambda raw: scrub(clean_stderr(raw), secrets))

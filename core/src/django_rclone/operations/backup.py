@@ -161,7 +161,7 @@ def _stream(host: PluginHost, connector: BaseConnector, database: str, rclone: R
     except BaseException:
         tool_stage(dump, connector, "DUMP").stop()
         raise
-    return stream_backup(tool_stage(dump, connector, "DUMP"), rclone_stage(rcat, "rcat"))
+    return stream_backup(tool_stage(dump, connector, "DUMP"), rclone_stage(rcat, "rcat", rclone.secrets))
 
 
 def _estimate(connector: BaseConnector) -> int | None:

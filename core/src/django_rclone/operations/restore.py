@@ -211,7 +211,7 @@ def restore(
         reached(DOWNLOAD)
         progress.expect(size)
         with interruptible():
-            check = stream_digest(rclone_stage(rclone.cat(path), "cat"))
+            check = stream_digest(rclone_stage(rclone.cat(path), "cat", rclone.secrets))
         if (check.size, check.sha256) != (expected.size, expected.sha256):
             raise IntegrityError(f"{name} does not match its manifest (checked before restoring); nothing was restored")
     pre_db_restore.send(sender=sender, database=database, connector=connector, path=name)
@@ -228,10 +228,12 @@ def restore(
             try:
                 proc = host.restore(connector, database, subprocess.PIPE)
             except BaseException:
-                rclone_stage(cat, "cat").stop()
+                rclone_stage(cat, "cat", rclone.secrets).stop()
                 raise
             try:
-                stats = stream_restore(rclone_stage(cat, "cat"), tool_stage(proc, connector, "RESTORE"), expected)
+                stats = stream_restore(
+                    rclone_stage(cat, "cat", rclone.secrets), tool_stage(proc, connector, "RESTORE"), expected
+                )
             except DjangoRcloneError:
                 connector.restore_finished()  # its own error, if any, is the root cause
                 raise

@@ -49,7 +49,7 @@ def verify_backup(name: str, max_age_hours: float | None = None) -> VerifyResult
     progress.expect(manifest.size)
     try:
         with interruptible():
-            stats = stream_digest(rclone_stage(rclone.cat(path), "cat"))
+            stats = stream_digest(rclone_stage(rclone.cat(path), "cat", rclone.secrets))
     except DjangoRcloneError as exc:
         return VerifyResult(name, manifest.database, False, str(exc))
     problems = []
