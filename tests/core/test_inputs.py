@@ -232,6 +232,19 @@ def test_media_root_on_the_database_backup_folder_is_refused(
     assert remote_files(remote) == before
 
 
+@pytest.mark.parametrize("defined_in", ["rclone.conf", "RCLONE_ENV alias"])
+def test_named_local_remotes_are_resolved_too(remote: Path, tmp_path: Path, defined_in: str) -> None:
+    config = write_config(tmp_path / "rclone.conf", "[store]\ntype = local\n", 0o600)
+    if defined_in == "rclone.conf":
+        settings = {"REMOTE": f"store:{remote}", "RCLONE_CONFIG": str(config)}
+    else:
+        env = {"RCLONE_CONFIG_VAULT_TYPE": "alias", "RCLONE_CONFIG_VAULT_REMOTE": str(remote.parent)}
+        settings = {"REMOTE": f"vault:{remote.name}", "RCLONE_ENV": env}
+    with override_settings(DJANGO_RCLONE=settings, MEDIA_ROOT=str(remote / "db")):
+        assert "django_rclone.E005" in [m.id for m in run_checks()]
+        assert "MEDIA_ROOT" in one_line_error("mediarestore", "--noinput", verbosity=0)
+
+
 @pytest.mark.parametrize("where", ["remote-inside-media", "media-inside-media-folder"])
 def test_other_overlaps_are_refused(remote: Path, tmp_path: Path, where: str) -> None:
     root = tmp_path / "uploads"
@@ -381,6 +394,18 @@ def test_flags_that_make_rclone_write_nothing_are_refused(sqlite_db: str, remote
     with override_settings(DJANGO_RCLONE={"REMOTE": str(remote), "RCLONE_FLAGS": flags}):
         assert "django_rclone.E003" in [m.id for m in run_checks()]
         assert "write nothing" in one_line_error("dbbackup")
+    assert remote_files(remote) == []
+
+
+@pytest.mark.parametrize("where", ["process", "RCLONE_ENV"])
+def test_dry_run_from_the_environment_is_refused(
+    sqlite_db: str, remote: Path, rclone_settings: Callable[..., None], monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    if where == "process":
+        monkeypatch.setenv("RCLONE_DRY_RUN", "true")
+    else:
+        rclone_settings(RCLONE_ENV={"RCLONE_DRY_RUN": "true"})
+    assert "RCLONE_DRY_RUN" in one_line_error("dbbackup")
     assert remote_files(remote) == []
 
 

@@ -25,6 +25,8 @@ from django_rclone.secrecy import scrub
 EXIT_DIR_NOT_FOUND = 3
 #: rclone exit status for "file not found".
 EXIT_FILE_NOT_FOUND = 4
+#: rclone reads its flags from these variables too; each makes rclone write nothing or wait for a keyboard.
+NO_WRITE_VARIABLES = ("RCLONE_DRY_RUN", "RCLONE_INTERACTIVE")
 _NOISE = ("Config file", "not found - using defaults")
 #: How often rclone reports transfer statistics while a progress display is active.
 STATS_INTERVAL = "500ms"
@@ -123,6 +125,13 @@ class Rclone:
                 f"DJANGO_RCLONE['RCLONE_CONFIG'] is {self.config!r}, which does not exist; create it with "
                 "`rclone config`, fix the path, or set it to None for rclone's default."
             )
+        for name in NO_WRITE_VARIABLES:
+            value = dict(self.env).get(name, os.environ.get(name, ""))
+            if value.strip().lower() not in ("", "false", "0"):
+                raise DjangoRcloneError(
+                    f"the environment variable {name}={value} makes rclone write nothing (or wait for a "
+                    "keyboard); unset it (or remove it from DJANGO_RCLONE['RCLONE_ENV']) so backups are real"
+                )
         config = ["--config", self.config] if self.config else []
         return [find_binary(self.binary), *config, *self.flags, *args]
 

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import CommandParser
 
 from django_rclone import __version__
-from django_rclone.management.base import RcloneCommand
+from django_rclone.management.base import RcloneCommand, scrubbed
 from django_rclone.plugins import get_host
 from django_rclone.resolution import explain
 
@@ -66,7 +66,7 @@ class Command(RcloneCommand):
         self.verbosity = options["verbosity"]
         data = report()
         if options["json"]:
-            self.stdout.write(json.dumps(data, indent=2, sort_keys=True))
+            self.stdout.write(scrubbed(json.dumps(data, indent=2, sort_keys=True)))
             return
         self.stdout.write(f"django-rclone {data['django_rclone']}")
         self.stdout.write("")
