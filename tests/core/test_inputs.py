@@ -425,6 +425,18 @@ def test_one_alias_with_a_bad_option_blocks_only_that_alias(
     assert "EXCLUDE" in message
 
 
+def test_one_alias_with_a_bad_retention_policy_blocks_only_its_retention(sqlite_db: str, remote: Path) -> None:
+    settings = {"REMOTE": str(remote), "DB_RETENTION": {"DAILY": 3, "DATABASES": {"other": {"DAYLY": 7}}}}
+    with override_settings(DJANGO_RCLONE=settings):
+        assert [m.id for m in run_checks() if m.id == "django_rclone.W012"] == ["django_rclone.W012"]
+        assert [m.id for m in run_checks() if m.is_serious()] == []
+        run("dbbackup", "--clean", verbosity=0)  # another alias: backed up and cleaned
+        written = remote_files(remote)
+        assert "DAYLY" in one_line_error("dbbackup", "-d", "other", "--clean")
+        assert "DAYLY" in one_line_error("cleanbackups")
+        assert remote_files(remote) == written  # nothing uploaded for 'other', nothing deleted
+
+
 # -- fuzz: every key, bad values, in a real subprocess ----------------------------------------------------
 
 NAN = float("nan")

@@ -182,14 +182,30 @@ def test_dbbackup_clean_applies_the_policy_and_spares_the_new_backup(
         ({"WEEKLY": True}, r"DJANGO_RCLONE\['DB_RETENTION'\]\['WEEKLY'\] is True"),
         ({"MAX_AGE_DAYS": 0}, r"DJANGO_RCLONE\['DB_RETENTION'\]\['MAX_AGE_DAYS'\] is 0"),
         ({"DAILY": 0}, r"DJANGO_RCLONE\['DB_RETENTION'\] keeps nothing"),
-        ({"DATABASES": {"nope": {"LAST": 1}}}, r"\['DATABASES'\]\['nope'\] names an alias that is not in DATABASES"),
-        ({"DATABASES": {"other": {"LAST": "3"}}}, r"\['DATABASES'\]\['other'\]\['LAST'\] is '3'"),
         ({"DATABASES": ["other"]}, r"\['DATABASES'\] is \['other'\]"),
     ],
 )
 def test_bad_policies_name_the_key(value: Any, message: str) -> None:
     with pytest.raises(ImproperlyConfigured, match=message):
         load_settings({"REMOTE": "/tmp/x", "DB_RETENTION": value})
+
+
+@pytest.mark.parametrize(
+    ("value", "alias", "message"),
+    [
+        (
+            {"DATABASES": {"nope": {"LAST": 1}}},
+            "nope",
+            r"\['DATABASES'\]\['nope'\] names an alias that is not in DATABASES",
+        ),
+        ({"DATABASES": {"other": {"LAST": "3"}}}, "other", r"\['DATABASES'\]\['other'\]\['LAST'\] is '3'"),
+    ],
+)
+def test_bad_per_alias_policies_fail_for_that_alias_only(value: Any, alias: str, message: str) -> None:
+    conf = load_settings({"REMOTE": "/tmp/x", "DB_RETENTION": value})
+    assert conf.db_retention.for_database("default", 10).describe() == "last 10"
+    with pytest.raises(ImproperlyConfigured, match=message):
+        conf.db_retention.for_database(alias, 10)
 
 
 def test_policy_settings_are_typed() -> None:

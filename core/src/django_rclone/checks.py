@@ -73,13 +73,22 @@ def load_checked_settings() -> tuple[RcloneSettings | None, list[checks.CheckMes
 
 
 def check_settings(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """E001 REMOTE not set, E002 REMOTE malformed, E003 another key invalid, W007 unknown aliases."""
+    """E001 REMOTE not set, E002 REMOTE malformed, E003 another key invalid, W007 unknown aliases,
+    W012 an invalid per-alias DB_RETENTION entry."""
     if not _wanted(app_configs):
         return []
     conf, messages = load_checked_settings()
     if conf is None:
         return messages
     databases: Mapping[str, Any] = django_settings.DATABASES
+    for alias, problem in sorted(conf.db_retention.broken.items()):
+        messages.append(
+            checks.Warning(
+                f"{problem} Retention of {alias!r} (cleanbackups, dbbackup --clean) refuses to run until it is fixed.",
+                hint="Fix or remove that entry; see the DB_RETENTION section of docs/configuration.md.",
+                id="django_rclone.W012",
+            )
+        )
     for alias in sorted(set(conf.connectors) - set(databases)):
         messages.append(
             checks.Warning(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -145,9 +145,14 @@ class RetentionSettings:
 
     default: RetentionPolicy | None
     databases: Mapping[str, RetentionPolicy]
+    #: Per-alias entries that are invalid, with the error: only that alias's retention refuses to
+    #: run (a check warns), so one alias's mistake cannot stop every command.
+    broken: Mapping[str, str] = field(default_factory=dict)
 
     def for_database(self, database: str, fallback_keep: int) -> RetentionPolicy:
         """The alias's policy, else the default one, else ``LAST = DB_CLEANUP_KEEP``."""
+        if database in self.broken:
+            raise ImproperlyConfigured(self.broken[database])
         return self.databases.get(database) or self.default or RetentionPolicy(last=fallback_keep)
 
 
@@ -164,11 +169,16 @@ def parse_retention(raw: Any, aliases: Sequence[str]) -> RetentionSettings:
     if not isinstance(per_alias, Mapping):
         raise ImproperlyConfigured(f"{key}['DATABASES'] is {per_alias!r}; use a dict of alias -> policy dict.")
     databases = {}
+    broken = {}
     for alias, policy in per_alias.items():
         where = f"{key}['DATABASES'][{alias!r}]"
         if alias not in aliases:
-            raise ImproperlyConfigured(
+            broken[str(alias)] = (
                 f"{where} names an alias that is not in DATABASES (known: {', '.join(sorted(aliases))})."
             )
-        databases[str(alias)] = parse_policy(policy, where)
-    return RetentionSettings(default, databases)
+            continue
+        try:
+            databases[str(alias)] = parse_policy(policy, where)
+        except ImproperlyConfigured as exc:
+            broken[str(alias)] = str(exc)
+    return RetentionSettings(default, databases, broken)

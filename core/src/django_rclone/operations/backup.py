@@ -93,6 +93,8 @@ def backup(
     refuse_media_overlap(conf)
     rclone = Rclone.from_settings(conf)
     rclone.version()  # cached; refuses a RCLONE_BINARY that is not rclone before anything runs
+    if clean:
+        retention.policy_for(conf, database)  # an invalid policy fails now, not after the upload
     host = get_host()
     resolution = resolve(database, host)
     connector = resolution.connector

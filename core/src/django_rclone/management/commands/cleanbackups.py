@@ -35,6 +35,8 @@ class Command(RcloneCommand):
         if options["database"] is not None:
             database_settings(options["database"])  # an unknown alias: one line naming the known ones
         aliases = [options["database"]] if options["database"] else sorted(settings.DATABASES)
+        for alias in aliases:  # an invalid per-alias policy fails before anything is deleted
+            retention.policy_for(conf, alias, keep)
         verb = "Would delete" if options["dry_run"] else "Deleted"
         total = 0
         # A dry run explains itself: the policy and why each kept backup stays (also with -v 2).
