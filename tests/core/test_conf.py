@@ -135,3 +135,28 @@ def test_rclone_env_reaches_rclone_not_argv(tmp_path: Any) -> None:
     rclone.rcat_bytes("vault:x.txt", b"configured from the environment only")
     assert (store / "x.txt").read_bytes() == b"configured from the environment only"
     assert "VAULT" not in " ".join(rclone.argv("lsjson", "vault:"))
+
+
+@pytest.mark.parametrize(
+    ("remote", "params", "path"),
+    [
+        ("r,skip_links:p", (("skip_links", "true"),), "p"),
+        ("r,headers='a,b':p", (("headers", "a,b"),), "p"),
+        ('r,x="say ""hi""":', (("x", 'say "hi"'),), ""),
+        (":crypt,remote=':b2,key=k:b',password=p:sub", (("remote", ":b2,key=k:b"), ("password", "p")), "sub"),
+    ],
+)
+def test_connection_strings_parse_as_rclone_reads_them(remote: str, params: tuple[Any, ...], path: str) -> None:
+    from django_rclone.secrecy import parse_connection_string
+
+    parsed = parse_connection_string(remote)
+    assert parsed is not None
+    assert (parsed.params, parsed.path) == (params, path)
+
+
+def test_nested_connection_string_secrets_are_masked_in_messages() -> None:
+    from django_rclone.secrecy import scrub
+
+    conf = load_settings({"REMOTE": ":crypt,remote=':b2,account=acc,key=nested-Sk1:bucket',password=outer-Pw2:"})
+    assert scrub("x nested-Sk1 y outer-Pw2", conf.secrets) == "x *** y ***"
+    assert conf.remote_display == ":crypt,remote=***,password=***:"

@@ -117,6 +117,9 @@ def secret_values(key: str, value: str) -> list[str]:
     if SECRET_NAME.search(key) and value.lower() not in ("", "true", "false"):
         found = [value, *(part.strip().strip("\"'") for part in re.split(r"[,;:]", value))]
     found += [m.group(2) for m in _URL_USERINFO.finditer(value)]
+    nested = parse_connection_string(value) if ":" in value else None  # remote=':b2,key=…:bucket'
+    for nested_key, nested_value in nested.params if nested else ():
+        found += secret_values(nested_key, nested_value)
     return [v for v in found if len(v) >= 3]
 
 
