@@ -55,12 +55,12 @@ def _check_flags(flags: tuple[str, ...]) -> secrecy.Hidden:
     for flag in flags:
         option, _eq, value = flag.partition("=")
         short = flag.startswith("-") and not flag.startswith("--") and flag[1:].isalpha()
-        if (option in NO_WRITE_FLAGS and value.lower() not in ("false", "0")) or (
-            short and ("n" in flag[1:] or "i" in flag[1:])
-        ):
+        long_flag = option in NO_WRITE_FLAGS and value.lower() not in ("false", "0")
+        if long_flag or (short and ("n" in flag[1:] or "i" in flag[1:])):
+            what = repr(option) if long_flag else "a short flag group with -n or -i"  # never echo a value
             raise _fail(
                 "RCLONE_FLAGS",
-                f"contains {flag!r}, which makes rclone write nothing (or wait for a keyboard)",
+                f"contains {what}, which makes rclone write nothing (or wait for a keyboard)",
                 "remove it: a backup that writes nothing must not report success",
             )
     try:
