@@ -463,9 +463,19 @@ FUZZ: dict[str, list[Any]] = {
         {"DATABASES": {"default": {"LAST": "x"}}},
     ],
     "STREAM_CHUNK_SIZE": [0, -5, "", "10", "1X", NAN, 1.5],
+    "PING_URLS": [[], "x", {1: "u"}, {"backup": 5}, {"backup": "not a url\n"}, {"nosuch": "https://h/"}],
+    "PING_TIMEOUT": [0, -1, NAN, float("inf"), "5", True],
     "NO_SUCH_KEY": [1],
 }
 CASES = [(key, value) for key, values in FUZZ.items() for value in values]
+
+
+def test_the_fuzz_covers_every_setting() -> None:
+    from django_rclone.conf import DEFAULTS
+
+    assert set(DEFAULTS) <= set(FUZZ), "add bad values for the new DJANGO_RCLONE key to FUZZ"
+
+
 MANAGE = (
     "import sys, django; django.setup(); from django.core.management import execute_from_command_line; "
     "execute_from_command_line(['manage.py', *sys.argv[1:]])"
