@@ -415,7 +415,7 @@ def test_dry_run_from_the_environment_is_refused(
 def test_one_alias_with_a_bad_option_blocks_only_that_alias(
     sqlite_db: str, remote: Path, rclone_settings: Callable[..., None]
 ) -> None:
-    rclone_settings(CONNECTORS={"other": {"EXCLUDE": ["x"], "CONNECTOR": "django_rclone_sqlite.SqliteConnector"}})
+    rclone_settings(CONNECTORS={"other": {"EXCLUDES": ["x"], "CONNECTOR": "django_rclone_sqlite.SqliteConnector"}})
     assert [m.id for m in run_checks() if m.is_serious()] == []
     run("check")  # no SystemCheckError: migrate and the site's other commands keep working
     run("migrate", "--database", "default", verbosity=0)
