@@ -378,7 +378,6 @@ def test_servername_fills_the_template(sqlite_db: str, rclone_settings: Settings
     ("flags", "message"),
     [
         (["--schema", "public"], "--schema is not supported by SqliteConnector \\(database 'default'\\)"),
-        (["--exclude-tables", "a,b"], "--exclude-tables is not supported by SqliteConnector"),
     ],
 )
 def test_flags_a_connector_cannot_honour_are_refused(
@@ -426,3 +425,11 @@ def test_unreadable_manifest_needs_skip_verify(sqlite_db: str, remote: Path) -> 
     call_command("dbrestore", "--noinput", "-i", name, "--skip-verify", stderr=err, verbosity=1)
     assert f"{name} has no manifest" in err.getvalue()
     assert list(Author.objects.values_list("name", flat=True)) == ["Ada"]
+
+
+def test_exclude_tables_is_refused_by_the_file_copy_connectors(sqlite_db: str, rclone_settings: Any) -> None:
+    """The `.dump` connector honours --exclude-tables (it can leave tables out); a copy of the whole
+    file cannot, so its connectors refuse the flag before anything is uploaded."""
+    rclone_settings(CONNECTORS={"default": {"CONNECTOR": "django_rclone_sqlite.SqliteBackupConnector"}})
+    with pytest.raises(CommandError, match="--exclude-tables is not supported by SqliteBackupConnector"):
+        call_command("dbbackup", "--exclude-tables", "a,b", verbosity=0)
