@@ -69,6 +69,15 @@ class Interrupted(DjangoRcloneError):
         super().__init__(f"interrupted by {signame}; child processes stopped, nothing was published")
 
 
+class IncompleteDump(DjangoRcloneError):
+    """A dump tool exited 0, but its output fails the connector's completeness check.
+
+    Connectors raise it from ``BaseConnector.check_dump()`` with the reason (a missing trailer, an
+    unreadable table of contents, an error reported on stderr); the core adds which dump it was,
+    stops the upload before it completes and writes no manifest.
+    """
+
+
 class BackupNotFound(DjangoRcloneError):
     """The requested backup does not exist on the remote."""
 

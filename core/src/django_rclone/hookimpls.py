@@ -9,11 +9,17 @@ import subprocess
 
 from django_rclone.db.base import BaseConnector, StdinSource
 from django_rclone.plugins import hookimpl
+from django_rclone.sample import StreamSample
 
 
 @hookimpl(trylast=True)
 def django_rclone_dump(connector: BaseConnector) -> subprocess.Popen[bytes]:
     return connector.dump()
+
+
+@hookimpl(trylast=True)
+def django_rclone_check_dump(connector: BaseConnector, sample: StreamSample) -> None:
+    connector.check_dump(sample)
 
 
 @hookimpl(trylast=True)

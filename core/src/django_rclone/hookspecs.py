@@ -22,6 +22,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from django_rclone.db.base import BaseConnector, StdinSource
+    from django_rclone.sample import StreamSample
 
 PROJECT = "django_rclone"
 
@@ -54,6 +55,20 @@ def django_rclone_dump(connector: BaseConnector, database: str) -> subprocess.Po
     or as a ``hookwrapper``/``wrapper`` to observe every dump.
 
     Never wait on the process or read its pipes: the core owns the pipeline.
+    """
+
+
+@hookspec
+def django_rclone_check_dump(connector: BaseConnector, database: str, sample: StreamSample) -> None:
+    """Check a finished dump of ``database`` before it is committed; raise ``IncompleteDump`` if not whole.
+
+    Called once the dump process exited 0, before ``rclone rcat`` receives the end of the stream
+    and before the manifest is written; every implementation runs, and any exception fails the
+    backup (the upload is stopped and deleted, nothing is listed). ``sample`` is a
+    ``django_rclone.sample.StreamSample``: the first bytes (``head``, up to 4 MiB), the last 64 KiB
+    (``tail``), the ``size`` of the raw dump and the tool's ``stderr``. The core's own
+    implementation calls ``connector.check_dump(sample)``; implement this hook to add a check to
+    connectors you do not own.
     """
 
 

@@ -3,8 +3,9 @@
 Backups run ``dump | rclone rcat``; restores run ``rclone cat | restore``. Python sits between the
 two processes only to count bytes and compute SHA-256 (large buffers, one ``update`` per chunk, GIL
 released by hashlib) and, when a reporter is installed (``progress.reporting``), to report the byte
-count once per chunk. Every stderr is drained by a thread so no process can block on a full pipe;
-every exit status is read; on any failure or interruption every process is stopped and reaped, and
+count once per chunk. Every stderr, and every stdout the pipeline does not carry itself, is drained
+by a thread so no process can block on a full pipe (an unused stdin is closed); every exit status
+is read; on any failure or interruption every process is stopped and reaped, and
 the error names the root cause (the process that failed first for its own reason) with its stderr.
 """
 
@@ -18,9 +19,11 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import IO
 
 from django_rclone import progress
-from django_rclone.exceptions import IntegrityError, PipelineError
+from django_rclone.exceptions import IncompleteDump, IntegrityError, PipelineError
+from django_rclone.sample import StreamSample
 
 CHUNK_SIZE = 1 << 20
 STDERR_TAIL = 64 * 1024
@@ -44,16 +47,16 @@ class Expected:
     sha256: str
 
 
-class _StderrDrain(threading.Thread):
-    """Reads a process's stderr to EOF, keeping the last ``STDERR_TAIL`` bytes."""
+class _Drain(threading.Thread):
+    """Reads one of a process's output pipes to EOF, keeping its last ``STDERR_TAIL`` bytes."""
 
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+    def __init__(self, stream: IO[bytes] | None) -> None:
         super().__init__(daemon=True)
-        self.proc = proc
+        self.stream = stream
         self.tail = bytearray()
 
     def run(self) -> None:
-        stream = self.proc.stderr
+        stream = self.stream
         if stream is None:
             return
         with contextlib.suppress(OSError, ValueError):
@@ -78,14 +81,35 @@ class Stage:
     proc: subprocess.Popen[bytes]
     clean: Callable[[str], str] = field(default=lambda text: text)
     stopped_by_us: bool = False
-    drain: _StderrDrain | None = None
+    drain: _Drain | None = None
+    stdout_drain: _Drain | None = None
 
-    def start_drain(self) -> None:
-        self.drain = _StderrDrain(self.proc)
+    def start_drain(self, wired: str) -> None:
+        """Drain stderr, and tend the pipe the pipeline does not use (``wired`` is the one it does).
+
+        A connector may start its tool with ``stdout=PIPE`` on a restore, or ``stdin=PIPE`` on a
+        dump (the 0.1.0 custom-connector example did): an unread stdout fills up and blocks the
+        tool forever, an open stdin makes a tool that reads it wait forever. Such a stdout is read
+        and discarded (its tail kept for messages), such a stdin is closed at once.
+        """
+        self.drain = _Drain(self.proc.stderr)
         self.drain.start()
+        if wired != "stdin" and self.proc.stdin is not None:
+            _close(self.proc.stdin)
+        if wired != "stdout" and self.proc.stdout is not None:
+            self.stdout_drain = _Drain(self.proc.stdout)
+            self.stdout_drain.start()
 
     def stderr_text(self) -> str:
-        return self.clean(self.drain.text()) if self.drain else ""
+        text = self.drain.text() if self.drain else ""
+        if not text.strip() and self.stdout_drain is not None:
+            text = self.stdout_drain.text()  # a tool that reports its errors on stdout
+        return self.clean(text)
+
+    def join_drains(self) -> None:
+        for drain in (self.drain, self.stdout_drain):
+            if drain is not None:
+                drain.join(timeout=STOP_TIMEOUT)
 
     def stop(self) -> None:
         """Terminate (then kill) the process and its session, and reap it."""
@@ -128,10 +152,13 @@ def _write_all(fd: int, view: memoryview) -> None:
 
 
 @contextlib.contextmanager
-def _supervised(stages: list[Stage]) -> Iterator[None]:
-    """Drain stderr of every stage; on any exception stop and reap them all, then re-raise."""
-    for stage in stages:
-        stage.start_drain()
+def _supervised(wiring: list[tuple[Stage, str]]) -> Iterator[None]:
+    """Drain every pipe of every stage the pipeline does not wire itself (``wiring`` names the one
+    end per stage it does: ``"stdout"`` or ``"stdin"``); on any exception stop and reap them all,
+    then re-raise."""
+    stages = [stage for stage, _ in wiring]
+    for stage, wired in wiring:
+        stage.start_drain(wired)
     try:
         yield
     except BaseException:
@@ -144,8 +171,7 @@ def _supervised(stages: list[Stage]) -> Iterator[None]:
         raise
     finally:
         for stage in stages:
-            if stage.drain is not None:
-                stage.drain.join(timeout=STOP_TIMEOUT)
+            stage.join_drains()
 
 
 def _close(stream: object) -> None:
@@ -154,10 +180,18 @@ def _close(stream: object) -> None:
             stream.close()  # type: ignore[attr-defined]
 
 
-def stream_backup(producer: Stage, consumer: Stage) -> StreamStats:
+def stream_backup(
+    producer: Stage,
+    consumer: Stage,
+    sample: StreamSample | None = None,
+    check: Callable[[StreamSample], None] | None = None,
+) -> StreamStats:
     """Copy ``producer`` stdout into ``consumer`` stdin; raise ``PipelineError`` on any failure.
 
-    On return both processes exited 0 and every byte reached the consumer.
+    Every raw chunk of the producer also goes to ``sample``. Once the producer exited 0, its stderr
+    is added to the sample and ``check(sample)`` runs before the consumer receives end of input:
+    an exception there (``IncompleteDump``) stops the consumer so the upload never completes.
+    On return both processes exited 0, the check passed and every byte reached the consumer.
     """
     assert producer.proc.stdout is not None
     assert consumer.proc.stdin is not None
@@ -168,7 +202,7 @@ def stream_backup(producer: Stage, consumer: Stage) -> StreamStats:
     size = 0
     consumer_gone = False
     report = progress.active()
-    with _supervised([producer, consumer]):
+    with _supervised([(producer, "stdout"), (consumer, "stdin")]):
         buf = bytearray(CHUNK_SIZE)
         view = memoryview(buf)
         while True:
@@ -176,6 +210,8 @@ def stream_backup(producer: Stage, consumer: Stage) -> StreamStats:
             if n == 0:
                 break
             chunk = view[:n]
+            if sample is not None:
+                sample.feed(chunk)  # the raw dump bytes, for check_dump()
             hasher.update(chunk)
             try:
                 _write_all(dst, chunk)
@@ -196,6 +232,13 @@ def stream_backup(producer: Stage, consumer: Stage) -> StreamStats:
         if producer.proc.returncode != 0:
             consumer.stop()  # before end of input, so the upload is not completed
             raise producer.failure()
+        if sample is not None and check is not None:
+            sample.stderr = producer.stderr_text()
+            try:
+                check(sample)
+            except IncompleteDump as exc:
+                consumer.stop()  # before end of input, so the upload is not completed
+                raise IncompleteDump(f"{producer.label} exited 0 but {exc}; nothing was published") from exc
         _close(consumer.proc.stdin)
         consumer.proc.wait()
         if consumer.proc.returncode != 0:
@@ -218,7 +261,7 @@ def stream_restore(producer: Stage, consumer: Stage, expected: Expected | None =
     hasher = hashlib.sha256()
     size = 0
     report = progress.active()
-    with _supervised([producer, consumer]):
+    with _supervised([(producer, "stdout"), (consumer, "stdin")]):
         bufs = (bytearray(CHUNK_SIZE), bytearray(CHUNK_SIZE))
         pending: memoryview | None = None
         turn = 0
@@ -278,7 +321,7 @@ def stream_digest(producer: Stage) -> StreamStats:
     hasher = hashlib.sha256()
     size = 0
     report = progress.active()
-    with _supervised([producer]):
+    with _supervised([(producer, "stdout")]):
         buf = bytearray(CHUNK_SIZE)
         view = memoryview(buf)
         while True:

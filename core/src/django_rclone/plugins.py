@@ -22,6 +22,7 @@ import pluggy
 
 from django_rclone import hookspecs
 from django_rclone.db.base import BaseConnector, StdinSource
+from django_rclone.sample import StreamSample
 
 hookimpl = pluggy.HookimplMarker(hookspecs.PROJECT)
 ENTRY_POINT_GROUP = "django_rclone"
@@ -110,6 +111,9 @@ class PluginHost:
         if proc is None:
             raise RuntimeError(f"no plugin started a dump for {database!r}")
         return proc
+
+    def check_dump(self, connector: BaseConnector, database: str, sample: StreamSample) -> None:
+        self.pm.hook.django_rclone_check_dump(connector=connector, database=database, sample=sample)
 
     def restore(self, connector: BaseConnector, database: str, stdin: StdinSource) -> subprocess.Popen[bytes]:
         proc: subprocess.Popen[bytes] | None = self.pm.hook.django_rclone_restore(

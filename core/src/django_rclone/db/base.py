@@ -24,7 +24,8 @@ from typing import IO, Any, Literal
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 
-from django_rclone.exceptions import DjangoRcloneError
+from django_rclone.exceptions import DjangoRcloneError, IncompleteDump
+from django_rclone.sample import StreamSample
 
 StdinSource = IO[bytes] | int | None
 Phase = Literal["DUMP", "RESTORE"]
@@ -173,12 +174,37 @@ class BaseConnector:
     def prepare_restore(self) -> None:
         """Run before a restore starts streaming (e.g. create an extension). Default: nothing."""
 
+    def check_dump(self, sample: StreamSample) -> None:
+        """Check that a dump which exited 0 is complete; raise ``IncompleteDump`` with the reason if not.
+
+        Called by the core once the dump process exited 0, before ``rclone rcat`` receives the end
+        of the stream and before any manifest is written: raising here stops the upload, deletes
+        whatever arrived and fails the backup, so nothing is listed. ``sample`` holds the first
+        bytes (``sample.head``, up to 4 MiB; ``sample.whole`` says whether that is all of it), the
+        last 64 KiB (``sample.tail``), the total ``sample.size`` of the raw dump bytes, and the
+        tool's stderr (``sample.stderr``, its last 64 KiB). Check what your format allows: a
+        trailer the tool writes last, a table of contents at the start, an error message that
+        the tool prints but does not reflect in its exit status. Default: nothing to check.
+        """
+
     def dump_finished(self) -> dict[str, Any]:
         """Called once the dump exited 0 and every byte was uploaded, before the manifest is written.
 
         Return extra metadata for the manifest (its ``metadata`` field); raise to fail the backup.
         """
         return {}
+
+    @staticmethod
+    def require_tail(sample: StreamSample, trailer: bytes, what: str) -> None:
+        """Raise ``IncompleteDump`` unless the stream ends with ``trailer`` (trailing whitespace ignored).
+
+        ``what`` names the trailer in the message (``"the dump's final COMMIT;"``).
+        """
+        tail = sample.tail.rstrip()
+        if not tail.endswith(trailer):
+            last = tail[-80:].decode(errors="replace").splitlines()[-1:] if tail else []
+            ending = f"it ends with {last[0]!r}" if last else "it is empty"
+            raise IncompleteDump(f"its output does not end with {what} ({ending}, {sample.size} bytes)")
 
     def restore_finished(self) -> None:
         """Called once the restore process exited 0 (and after a failed one); raise to fail the restore."""

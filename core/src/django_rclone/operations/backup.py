@@ -24,6 +24,7 @@ from django_rclone.plugins import PluginHost, get_host
 from django_rclone.rclone import Rclone
 from django_rclone.resolution import resolve
 from django_rclone.run_options import apply_run_options
+from django_rclone.sample import StreamSample
 from django_rclone.signals import db_backup_failed, post_db_backup, pre_db_backup, send_after
 from django_rclone.stages import rclone_stage, tool_stage
 
@@ -82,7 +83,8 @@ def backup(
     """Back up one database alias to the remote and return what was written.
 
     The data object is deleted again if anything fails, and the manifest (the commit record) is
-    written only after every process exited 0. Backups of one alias to one remote run one at a
+    written only after every process exited 0 and the connector's ``check_dump()`` accepted the
+    dump's head, tail and stderr (before the upload was allowed to complete). Backups of one alias to one remote run one at a
     time on this host (``locks.alias_lock``).
 
     ``output_filename`` replaces the name from ``DB_FILENAME_TEMPLATE`` (it must be a free, plain
@@ -163,7 +165,12 @@ def _stream(host: PluginHost, connector: BaseConnector, database: str, rclone: R
     except BaseException:
         tool_stage(dump, connector, "DUMP").stop()
         raise
-    return stream_backup(tool_stage(dump, connector, "DUMP"), rclone_stage(rcat, "rcat", rclone.secrets))
+    return stream_backup(
+        tool_stage(dump, connector, "DUMP"),
+        rclone_stage(rcat, "rcat", rclone.secrets),
+        sample=StreamSample(),
+        check=lambda sample: host.check_dump(connector, database, sample),
+    )
 
 
 def _estimate(connector: BaseConnector) -> int | None:

@@ -11,11 +11,21 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 
+from django.core.exceptions import ImproperlyConfigured
+
 from django_rclone.db.base import CommandConnector
+from django_rclone.exceptions import IncompleteDump
+from django_rclone.sample import StreamSample
 
 SPATIALITE_ENGINES = frozenset({"django.contrib.gis.db.backends.spatialite"})
+#: Default of the ``BUSY_TIMEOUT`` option: seconds a dump waits for another connection's lock.
+DEFAULT_BUSY_TIMEOUT = 30.0
+#: What the sqlite3 shell writes into a ``.dump`` (not to stderr, and with exit status 0) when a
+#: query fails, e.g. ``/**** ERROR: (5) database is locked *****/``.
+_DUMP_ERROR = re.compile(rb"/\*{4} ERROR: (.*?) \*{5}/")
 
 
 class SqliteConnector(CommandConnector):
@@ -57,6 +67,21 @@ class SqliteConnector(CommandConnector):
         with contextlib.suppress(OSError):
             size += os.path.getsize(name + "-wal")
         return size
+
+    def busy_timeout(self) -> float:
+        """``BUSY_TIMEOUT`` in seconds (default 30): how long a dump waits while another connection
+        holds a lock that keeps it from reading, before the backup fails."""
+        value = self.option("BUSY_TIMEOUT", DEFAULT_BUSY_TIMEOUT)
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = -1.0
+        if isinstance(value, bool) or not seconds >= 0:
+            raise ImproperlyConfigured(
+                f"Connector option BUSY_TIMEOUT for database {self.database!r} must be a number of seconds >= 0, "
+                f"got {value!r}."
+            )
+        return seconds
 
     def _extensions(self) -> list[str]:
         if self.engine in SPATIALITE_ENGINES:
@@ -101,7 +126,9 @@ class SqliteConnector(CommandConnector):
         return [*self.words("DUMP_PREFIX"), *helper, *self.words("DUMP_SUFFIX")]
 
     def dump_args(self) -> list[str]:
-        args = ["-bail", "-batch", "-readonly"]
+        # .timeout: wait for a writer's lock instead of writing "database is locked" into the dump.
+        # The shell's .dump reads inside one transaction (SAVEPOINT), so the dump is consistent.
+        args = ["-bail", "-batch", "-readonly", "-cmd", f".timeout {round(self.busy_timeout() * 1000)}"]
         for ext in self._extensions():
             args += ["-cmd", f".load {ext}"]
         return [*args, self._check_file(), ".dump"]
@@ -124,6 +151,30 @@ class SqliteConnector(CommandConnector):
 
     def restore_args(self) -> list[str]:
         return []
+
+    def check_dump(self, sample: StreamSample) -> None:
+        """A ``.dump`` ends with ``COMMIT;``; the shell writes ``ROLLBACK; -- due to errors`` instead
+        (and exits 0) when a query failed, for instance on a database locked past ``BUSY_TIMEOUT``."""
+        complete = sample.tail.rstrip().endswith(b"COMMIT;")
+        stderr = [
+            line.strip()
+            for line in sample.stderr.splitlines()
+            if line.lower().lstrip().startswith(("error", "parse error", "runtime error")) or "locked" in line.lower()
+        ]
+        if complete and not stderr:
+            return
+        # The error markers only explain a failed dump: the same text inside a row is just data.
+        markers = [m.group(1).decode(errors="replace") for m in _DUMP_ERROR.finditer(sample.head + sample.tail)]
+        detail = (markers or stderr or [""])[0]
+        if detail:
+            hint = ""
+            if "locked" in detail or "busy" in detail:
+                hint = (
+                    f"; another connection held a lock on the database for longer than BUSY_TIMEOUT "
+                    f"({self.busy_timeout():g} s)"
+                )
+            raise IncompleteDump(f"sqlite3 reported an error in the dump: {detail}{hint}")
+        self.require_tail(sample, b"COMMIT;", "the dump's final COMMIT;")
 
     def tool_versions(self) -> dict[str, str]:
         return {"sqlite3": self.tool_version("DUMP", self.dump_cmd, "-version")}

@@ -12,7 +12,10 @@ import sqlite3
 import sys
 
 from django_rclone.db.base import Phase
+from django_rclone.exceptions import IncompleteDump
+from django_rclone.sample import StreamSample
 from django_rclone_sqlite.connectors import SqliteConnector
+from django_rclone_sqlite.rawfile import HEADER, expected_size
 
 
 class _RawFileConnector(SqliteConnector):
@@ -44,7 +47,10 @@ class _RawFileConnector(SqliteConnector):
 
     def _helper(self, phase: str, action: str) -> list[str]:
         python = str(self.option(f"{phase}_CMD") or sys.executable)
-        helper = [python, "-m", "django_rclone_sqlite.rawfile", action, self._check_file()]
+        helper = [python, "-m", "django_rclone_sqlite.rawfile"]
+        if phase == "DUMP":
+            helper += ["--busy-timeout", f"{self.busy_timeout():g}"]
+        helper += [action, self._check_file()]
         return [*self.words(f"{phase}_PREFIX"), *helper, *self.words(f"{phase}_SUFFIX")]
 
     def dump_argv(self) -> list[str]:
@@ -62,6 +68,14 @@ class _RawFileConnector(SqliteConnector):
 
     def excluded(self) -> list[str]:
         return []
+
+    def check_dump(self, sample: StreamSample) -> None:
+        """The stream must be an SQLite file (header magic) exactly as long as its header says."""
+        if not sample.head.startswith(HEADER):
+            raise IncompleteDump(f"its output is not an SQLite database file ({sample.size} bytes)")
+        size = expected_size(sample.head)
+        if size is not None and size != sample.size:
+            raise IncompleteDump(f"its output is {sample.size} bytes but the database file's header says {size}")
 
     def tool_versions(self) -> dict[str, str]:
         return {"python-sqlite3": sqlite3.sqlite_version}

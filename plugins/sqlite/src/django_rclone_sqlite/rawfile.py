@@ -1,11 +1,12 @@
 """Helper for the raw-file SQLite connectors, run as
-``python -m django_rclone_sqlite.rawfile {backup-dump,copy-dump,backup-restore,copy-restore} NAME``.
+``python -m django_rclone_sqlite.rawfile [--busy-timeout S] {backup-dump,copy-dump,backup-restore,copy-restore} NAME``.
 
 Dumps write the database file's bytes to stdout; restores read them from stdin.
 
 - ``backup-dump``: Copies NAME with SQLite's online backup API (one step, under one read lock, so the
-  copy is consistent while the application writes) into a private temporary file (0600, inside a 0700
-  folder), then streams that file. The backup API needs a destination it can seek in, which a pipe is
+  copy is consistent while the application writes; waiting up to ``--busy-timeout`` seconds, default
+  30, for a writer's lock) into a private temporary file (0600, inside a 0700 folder), checks the copy
+  with ``PRAGMA quick_check``, then streams that file. The backup API needs a destination it can seek in, which a pipe is
   not; hence the one local copy. The folder is removed on every path.
 - ``copy-dump``: Streams NAME as it is on disk. Refuses when a ``-wal`` or ``-journal`` file with
   content sits beside it: committed pages in the WAL, or a write in progress, would be missing or torn.
@@ -24,6 +25,7 @@ import signal
 import sqlite3
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
@@ -32,6 +34,21 @@ from django_rclone_sqlite.fdcopy import copy_fd
 
 HEADER = b"SQLite format 3\x00"
 SIDE_FILES = ("-journal", "-wal", "-shm")
+DEFAULT_BUSY_TIMEOUT = 30.0
+_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
+
+
+def expected_size(header: bytes) -> int | None:
+    """The file size an SQLite database header promises (page size x page count), or ``None`` when
+    the header's page count is not valid (written by SQLite before 3.7.0) or the header is short."""
+    if len(header) < 100 or not header.startswith(HEADER):
+        return None
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    if pages == 0 or header[24:28] != header[92:96]:
+        return None
+    return page_size * pages
 
 
 class HelperError(Exception):
@@ -87,15 +104,29 @@ def _private_file(suffix: str) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def backup_dump(name: str) -> None:
+def backup_dump(name: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
     source_path = _existing(name)
     with _private_file(".sqlite3") as copy:
-        source = sqlite3.connect(_uri(source_path, "ro"), uri=True, timeout=60)
+        source = sqlite3.connect(_uri(source_path, "ro"), uri=True, timeout=busy_timeout)
         try:
             target = sqlite3.connect(str(copy))
             try:
-                source.backup(target)  # pages=-1: the whole database in one step, one read lock
+                deadline = time.monotonic() + busy_timeout
+
+                def give_up_when_locked(status: int, remaining: int, total: int) -> None:
+                    # Python's backup() retries a locked source forever; stop at the busy timeout.
+                    if status in (_SQLITE_BUSY, _SQLITE_LOCKED) and time.monotonic() >= deadline:
+                        raise HelperError(
+                            "database is locked: another connection held a lock for longer than the busy "
+                            f"timeout ({busy_timeout:g} s)"
+                        )
+
+                # pages=-1: the whole database in one step, under one read lock.
+                source.backup(target, progress=give_up_when_locked, sleep=0.05)
                 target.execute("PRAGMA journal_mode=DELETE")
+                rows = target.execute("PRAGMA quick_check").fetchall()
+                if rows != [("ok",)]:
+                    raise HelperError(f"the copy failed PRAGMA quick_check: {'; '.join(str(r[0]) for r in rows[:5])}")
             finally:
                 target.close()
         finally:
@@ -103,7 +134,7 @@ def backup_dump(name: str) -> None:
         _stream_file(copy)
 
 
-def copy_dump(name: str) -> None:
+def copy_dump(name: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
     path = _existing(name)
     for suffix in ("-wal", "-journal"):
         if _has_content(Path(f"{path}{suffix}")):
@@ -170,15 +201,15 @@ def restore(name: str, *, rename: bool) -> None:
                 path.unlink()
 
 
-def backup_restore(name: str) -> None:
+def backup_restore(name: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
     restore(name, rename=False)
 
 
-def copy_restore(name: str) -> None:
+def copy_restore(name: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
     restore(name, rename=True)
 
 
-ACTIONS: dict[str, Callable[[str], None]] = {
+ACTIONS: dict[str, Callable[[str, float], None]] = {
     "backup-dump": backup_dump,
     "copy-dump": copy_dump,
     "backup-restore": backup_restore,
@@ -188,15 +219,25 @@ ACTIONS: dict[str, Callable[[str], None]] = {
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2 or args[0] not in ACTIONS:
-        print(f"usage: python -m django_rclone_sqlite.rawfile {{{','.join(ACTIONS)}}} NAME", file=sys.stderr)
+    busy_timeout = DEFAULT_BUSY_TIMEOUT
+    if len(args) == 4 and args[0] == "--busy-timeout":
+        try:
+            busy_timeout = float(args[1])
+        except ValueError:
+            busy_timeout = -1.0
+        args = args[2:]
+    if len(args) != 2 or args[0] not in ACTIONS or busy_timeout < 0:
+        print(
+            f"usage: python -m django_rclone_sqlite.rawfile [--busy-timeout S] {{{','.join(ACTIONS)}}} NAME",
+            file=sys.stderr,
+        )
         return 2
     action, name = args
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _stop)
     unchanged = f"; {name} was not changed" if action.endswith("restore") else ""
     try:
-        ACTIONS[action](name)
+        ACTIONS[action](name, busy_timeout)
         return 0
     except _Stop as stop:
         print(f"{action} interrupted by {stop}{unchanged}", file=sys.stderr)
