@@ -10,6 +10,8 @@ from typing import IO, Any
 
 from django_rclone.db.base import BaseConnector, CommandConnector, Phase
 from django_rclone.db.compat import BaseCommandDBConnector
+from django_rclone.exceptions import IncompleteDump
+from django_rclone.sample import StreamSample
 
 
 class CatFileConnector(BaseConnector):
@@ -120,3 +122,70 @@ class HelperConnector(CommandConnector):
 class UnlabelledHelperConnector(HelperConnector):
     def tool_label(self, phase: Phase) -> str:
         return ""
+
+
+#: Reads its whole stdin first (as a tool reading a parameter file from stdin would), then writes
+#: 300,000 bytes ending in "-- END\n" to stdout and 1 MB of chatter to stderr.
+CHATTY_DUMP = """
+import sys
+sys.stdin.buffer.read()
+sys.stderr.write("progress: " + "." * (1 << 20) + "\\n")
+sys.stdout.buffer.write(b"row\\n" * 75000 + b"-- END\\n")
+"""
+
+#: Saves stdin to argv[1], writing 1 MB to stdout and 1 MB to stderr before it reads the stream (a
+#: tool that prints a log), and only then reading to end of input.
+CHATTY_RESTORE = """
+import sys
+sys.stdout.write("imported " + "." * (1 << 20) + "\\n")
+sys.stdout.flush()
+sys.stderr.write("log " + "." * (1 << 20) + "\\n")
+sys.stderr.flush()
+data = sys.stdin.buffer.read()
+with open(sys.argv[1], "wb") as out:
+    out.write(data)
+"""
+
+
+class ChattyConnector(BaseConnector):
+    """Written like the 0.1.0 custom-connector example: every pipe of both processes is a PIPE.
+
+    The dump has ``stdin=PIPE`` and reads it to EOF before writing; the restore has ``stdout=PIPE``
+    and writes 1 MB there. Option ``OUT``: where the restore saves what it received.
+    """
+
+    extension = "chatty"
+
+    def dump(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-c", CHATTY_DUMP], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+
+    def restore(self, stdin: IO[bytes] | int | None = None) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-c", CHATTY_RESTORE, str(self.option("OUT"))],
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+
+
+class TrailerConnector(ChattyConnector):
+    """A third-party connector with its own completeness check: the dump must end with ``-- END``.
+
+    Option ``DROP_TRAILER``: the dump leaves its trailer out (and still exits 0). Each sample the
+    check saw is kept in ``SAMPLES`` for the test to inspect.
+    """
+
+    SAMPLES: list[StreamSample] = []
+
+    def dump(self) -> subprocess.Popen[bytes]:
+        script = CHATTY_DUMP.replace('b"-- END\\n"', 'b""') if self.option("DROP_TRAILER") else CHATTY_DUMP
+        return subprocess.Popen(
+            [sys.executable, "-c", script], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+
+    def check_dump(self, sample: StreamSample) -> None:
+        self.SAMPLES.append(sample)
+        if not sample.tail.endswith(b"-- END\n"):
+            raise IncompleteDump("its output has no '-- END' trailer")
