@@ -9,6 +9,7 @@ for why not ``MYSQL_PWD``); it never appears in a command line or in the child's
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Mapping
 from typing import Any
@@ -16,11 +17,19 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 from django_rclone.db.base import CommandConnector, Phase
+from django_rclone.exceptions import IncompleteDump
+from django_rclone.sample import StreamSample
 from django_rclone_mysql import option_file
 from django_rclone_mysql.connection import connection_flags
 from django_rclone_mysql.tools import DUMP_TOOLS, RESTORE_TOOLS, Flavor, first_on_path, flavor
 
 DEFAULT_CHARSET = "utf8mb4"
+#: The comment both mysqldump and mariadb-dump write last, once every table was dumped.
+TRAILER = b"-- Dump completed"
+#: Arguments that turn the tools' comments (and so the trailer) off.
+NO_COMMENTS = frozenset({"--skip-comments", "--compact", "--comments=0", "--comments=false", "--comments=off"})
+#: An error the dump tool reported on stderr ("mysqldump: Got error: ...", "mariadb-dump: Error: ...").
+_STDERR_ERROR = re.compile(r"(?i)(^|: )(got )?error\b")
 
 
 class MysqlDumpConnector(CommandConnector):
@@ -37,6 +46,14 @@ class MysqlDumpConnector(CommandConnector):
       ``--skip-triggers``.
     - ``EXCLUDE`` (``[]``): Table names left out of the backup (``--ignore-table=DB.TABLE``).
     - ``CHARSET`` (``"utf8mb4"``): Character set of the SQL text, for both tools.
+    - ``MAX_STATEMENT_TIME`` (none; MariaDB's dump tool only): seconds any one statement of the dump
+      may take, waits for locks included (``--max-statement-time``): a dump blocked by another
+      session's table lock then fails instead of waiting for the server's ``lock_wait_timeout`` (a
+      day by default). Set it above the time the largest table takes to read.
+
+    A dump is accepted only when the tool exited 0, reported no error on stderr, and its output
+    ends with the tool's ``-- Dump completed`` line (not checked when ``DUMP_PREFIX``/``DUMP_SUFFIX``
+    pass ``--skip-comments`` or ``--compact``, which leave that line out).
     """
 
     extension = "sql"
@@ -116,7 +133,29 @@ class MysqlDumpConnector(CommandConnector):
         if self.option("EVENTS", False):
             args.append("--events")
         args += [f"--ignore-table={name}.{table}" for table in self.excluded()]
+        args += self.statement_time_args()
         return [*args, name]
+
+    def statement_time_args(self) -> list[str]:
+        """``--max-statement-time=N`` from ``MAX_STATEMENT_TIME`` (MariaDB's dump tool has it, MySQL's not)."""
+        value = self.option("MAX_STATEMENT_TIME")
+        if value in (None, ""):
+            return []
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = -1.0
+        if isinstance(value, bool) or not seconds > 0:
+            raise ImproperlyConfigured(
+                f"Connector option MAX_STATEMENT_TIME for database {self.database!r} must be a number of seconds "
+                f"> 0, got {value!r}."
+            )
+        if self.flavor("DUMP") != "mariadb":
+            raise ImproperlyConfigured(
+                f"Connector option MAX_STATEMENT_TIME for database {self.database!r} needs MariaDB's dump tool "
+                f"(mariadb-dump); {self.exe('DUMP')} is MySQL's, which has no --max-statement-time."
+            )
+        return [f"--max-statement-time={seconds:g}"]
 
     def restore_args(self) -> list[str]:
         name = self.database_name()
@@ -147,6 +186,30 @@ class MysqlDumpConnector(CommandConnector):
             return int(done.stdout.strip()) if done.returncode == 0 else None
         except (OSError, subprocess.SubprocessError, ValueError, ImproperlyConfigured):
             return None
+
+    # -- completeness ------------------------------------------------------------------------
+    def comments_disabled(self) -> bool:
+        """Whether ``DUMP_PREFIX``/``DUMP_SUFFIX`` turn the dump's comments off (no trailer to check)."""
+        words = [*self.words("DUMP_PREFIX"), *self.words("DUMP_SUFFIX")]
+        return any(word.lower() in NO_COMMENTS for word in words)
+
+    def check_dump(self, sample: StreamSample) -> None:
+        """An error on the tool's stderr fails the backup; so does a dump without the tool's
+        ``-- Dump completed`` trailer, unless ``DUMP_SUFFIX`` turned comments off."""
+        errors = [line.strip() for line in sample.stderr.splitlines() if _STDERR_ERROR.search(line)]
+        if errors:
+            raise IncompleteDump(f"it reported an error: {errors[0]}")
+        if self.comments_disabled():
+            return
+        tail = sample.tail.rstrip()
+        last_line = tail[tail.rfind(b"\n") + 1 :]
+        if not last_line.startswith(TRAILER):
+            ending = last_line[-80:].decode(errors="replace") if last_line else "nothing"
+            raise IncompleteDump(
+                f"its output does not end with the tool's '-- Dump completed' line (it ends with {ending!r}, "
+                f"{sample.size} bytes); if an option file sets skip-comments, remove it or pass --skip-comments "
+                "in DUMP_SUFFIX"
+            )
 
     # -- manifest ----------------------------------------------------------------------------
     def tool_versions(self) -> dict[str, str]:
