@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from django.core.exceptions import ImproperlyConfigured
 
 from django_rclone.db.base import CommandConnector, Phase, ToolNotFound
-from django_rclone.exceptions import DjangoRcloneError
+from django_rclone.exceptions import DjangoRcloneError, IncompleteDump
+from django_rclone.sample import StreamSample
 from django_rclone_postgres.libpq import libpq_environment
 
 #: ``COMPRESSION`` values pg_dump 16+ accepts besides a 0-9 level: ``gzip``, ``lz4``, ``zstd`` or
@@ -70,6 +71,9 @@ class PostgresCommandConnector(CommandConnector):
     - ``OWNED_EXTENSIONS_ONLY`` (``False``; ``True`` for PostGIS): Leave out of the dump the extensions
       the backup role does not own: that role could not drop, re-create or comment on them during a
       restore, so a restore would fail on them.
+    - ``LOCK_WAIT_TIMEOUT`` (none: wait as long as it takes): Seconds pg_dump waits for the shared
+      lock on each table (``--lock-wait-timeout``); a table held in ``ACCESS EXCLUSIVE`` mode by
+      another session longer than that fails the backup instead of stalling it.
 
     libpq keywords in ``DATABASES[alias]["OPTIONS"]`` (``sslmode``, ``sslrootcert``...) reach the
     tools as ``PG*`` environment variables; the password only ever travels as ``PGPASSWORD``.
@@ -147,6 +151,28 @@ class PostgresCommandConnector(CommandConnector):
         for table in self.names("EXCLUDE"):
             args += ["--exclude-table", table]
         return args
+
+    def lock_wait_args(self) -> list[str]:
+        """``--lock-wait-timeout=MS`` from ``LOCK_WAIT_TIMEOUT`` (seconds), or nothing."""
+        value = self.option("LOCK_WAIT_TIMEOUT")
+        if value is None or value == "":
+            return []
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = -1.0
+        if isinstance(value, bool) or not seconds > 0:
+            raise ImproperlyConfigured(
+                f"Connector option LOCK_WAIT_TIMEOUT for database {self.database!r} must be a number of seconds "
+                f"> 0, got {value!r}."
+            )
+        return [f"--lock-wait-timeout={max(1, round(seconds * 1000))}"]
+
+    def check_stderr(self, sample: StreamSample) -> None:
+        """``pg_dump: error: ...`` on stderr fails the backup even if the exit status was 0."""
+        errors = [line.strip() for line in sample.stderr.splitlines() if "error:" in line.lower()]
+        if errors:
+            raise IncompleteDump(f"it reported an error: {errors[0]}")
 
     def compression_args(self) -> list[str]:
         """``--compress=...`` from ``COMPRESSION``: a level 0-9, or ``method[:detail]`` (pg_dump 16+)."""
