@@ -7,7 +7,9 @@ as JSON, what a real tool would have been given: its argv, its environment, its 
 
 Then it behaves like the tool on the byte level:
 
-- dump: writes a deterministic pseudo-random payload (``payload(seed, size)``) to stdout;
+- dump: writes a deterministic payload (``payload(seed, size)``) to stdout, shaped like a
+  ``mongodump --archive`` stream at its two ends: the archive's magic number first, pseudo-random
+  bytes, and the archive's end terminator last (what the connector's completeness check reads);
 - restore: reads stdin to EOF and saves it to the control file's ``out`` path.
 
 Fault modes (control ``mode``): ``fail`` stops halfway and exits 1 with a message on stderr;
@@ -26,11 +28,15 @@ from pathlib import Path
 from typing import Any
 
 CHUNK = 256 * 1024
+#: mongodump's archive starts with this magic number (little-endian 0x8199e26d) and ends with a
+#: terminator (int32 -1) after the last namespace block.
+MAGIC = (0x8199E26D).to_bytes(4, "little")
+TERMINATOR = b"\xff\xff\xff\xff"
 
 
 def payload(seed: int, size: int) -> bytes:
-    """The bytes a stand-in dump writes: deterministic, incompressible."""
-    return random.Random(seed).randbytes(size)
+    """The bytes a stand-in dump writes: deterministic, incompressible, archive-shaped at both ends."""
+    return MAGIC + random.Random(seed).randbytes(size - len(MAGIC) - len(TERMINATOR)) + TERMINATOR
 
 
 def parse_config(text: str) -> dict[str, str]:

@@ -15,9 +15,15 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 from django_rclone.db.base import CommandConnector
+from django_rclone.exceptions import IncompleteDump
+from django_rclone.sample import StreamSample
 from django_rclone_mongodb import address, yaml_config
 
 CONFIG_FILENAME = "mongo-tools.yaml"
+#: A ``--archive`` stream starts with this magic number (0x8199e26d, little-endian) ...
+ARCHIVE_MAGIC = (0x8199E26D).to_bytes(4, "little")
+#: ... and mongodump ends it with a terminator (int32 -1) after the last namespace's end block.
+ARCHIVE_TERMINATOR = b"\xff\xff\xff\xff"
 _FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
 
 
@@ -192,6 +198,21 @@ class MongoDumpConnector(CommandConnector):
         if self.flag("OBJECT_CHECK", True):
             args.append("--objcheck")
         return [*args, "--archive"]
+
+    def check_dump(self, sample: StreamSample) -> None:
+        """The archive must start with its magic number and end with its terminator, and mongodump
+        must not have reported ``Failed:`` on stderr.
+
+        The terminator also follows every interleaved block inside the archive, so an archive cut
+        exactly at a block boundary passes this check; mongodump's exit status covers that case.
+        """
+        failures = [line.strip() for line in sample.stderr.splitlines() if "Failed:" in line]
+        if failures:
+            raise IncompleteDump(f"it reported an error: {failures[0]}")
+        if not sample.head.startswith(ARCHIVE_MAGIC):
+            raise IncompleteDump(f"its output is not a mongodump archive ({sample.size} bytes)")
+        if not sample.tail.endswith(ARCHIVE_TERMINATOR) or sample.size < 8:
+            raise IncompleteDump(f"the archive does not end with its terminator ({sample.size} bytes)")
 
     def tool_versions(self) -> dict[str, str]:
         version = self.tool_version("DUMP", self.dump_cmd)
