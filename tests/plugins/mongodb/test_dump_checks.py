@@ -56,3 +56,20 @@ def test_a_failure_on_stderr_fails_a_dump_that_exited_0(
     with pytest.raises(IncompleteDump, match="reported an error: Failed: error reading collection: EOF"):
         backup(ALIAS)
     nothing_listed(remote)
+
+
+def test_a_gzip_archive_is_checked_by_its_start(
+    mongo_alias: Configure, standin_tools: StandinTools, remote: Path
+) -> None:
+    mongo_alias(options={"DUMP_PREFIX": [*CUT, "--gzip", "--"], "DUMP_SUFFIX": "--gzip"})
+    result = backup(ALIAS)
+    assert [entry.name for entry in list_backups(ALIAS)] == [result.name]
+
+
+def test_a_gzip_stream_that_is_not_an_archive_is_refused(
+    mongo_alias: Configure, standin_tools: StandinTools, remote: Path
+) -> None:
+    mongo_alias(options={"DUMP_PREFIX": [*CUT, "--gzip", "--", sys.executable, "-c", "print('not an archive')"]})
+    with pytest.raises(IncompleteDump, match="not a gzip-compressed mongodump archive"):
+        backup(ALIAS)
+    nothing_listed(remote)

@@ -38,9 +38,7 @@ def nothing_listed(remote: Path) -> None:
     assert not [p for p in remote.rglob("*.sql*") if p.is_file()]
 
 
-def test_backup_under_flush_tables_with_read_lock_is_correct(
-    mysql_db: str, remote: Path, root_session: Any
-) -> None:
+def test_backup_under_flush_tables_with_read_lock_is_correct(mysql_db: str, remote: Path, root_session: Any) -> None:
     populate()
     before = snapshot()
     root_session.execute("FLUSH TABLES WITH READ LOCK")
@@ -87,7 +85,8 @@ def test_a_dump_without_its_trailer_is_refused(mysql_db: str, remote: Path, rclo
 
 def test_an_error_on_stderr_fails_a_dump_that_exited_0(mysql_db: str, remote: Path, rclone_settings: Settings) -> None:
     populate()
-    prefix = [sys.executable, str(STANDINS / "cut.py"), "--stderr", "mariadb-dump: Got error: 2013: Lost connection", "--"]
+    error = "mariadb-dump: Got error: 2013: Lost connection"
+    prefix = [sys.executable, str(STANDINS / "cut.py"), "--stderr", error, "--"]
     rclone_settings(CONNECTORS={ALIAS: {"DUMP_PREFIX": prefix}})
     with pytest.raises(CommandError) as caught:
         call_command("dbbackup", "--database", ALIAS, verbosity=0)

@@ -63,9 +63,7 @@ def db_path() -> str:
 @contextlib.contextmanager
 def exclusive_lock(seconds: float) -> Iterator[subprocess.Popen[str]]:
     """Another connection holds an exclusive lock for ``seconds`` (and then commits one note)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", LOCKER, db_path(), str(seconds)], stdout=subprocess.PIPE, text=True
-    )
+    proc = subprocess.Popen([sys.executable, "-c", LOCKER, db_path(), str(seconds)], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "locked"
@@ -163,9 +161,7 @@ def test_a_raw_file_dump_cut_short_is_refused(
 ) -> None:
     populate()
     prefix = [sys.executable, str(STANDINS / "cut.py"), "--drop-last", "1000", "--"]
-    rclone_settings(
-        CONNECTORS={"default": {"CONNECTOR": f"django_rclone_sqlite.{connector}", "DUMP_PREFIX": prefix}}
-    )
+    rclone_settings(CONNECTORS={"default": {"CONNECTOR": f"django_rclone_sqlite.{connector}", "DUMP_PREFIX": prefix}})
     with pytest.raises(CommandError) as caught:
         call_command("dbbackup", verbosity=0)
     assert "but the database file's header says" in str(caught.value)

@@ -84,8 +84,8 @@ def backup(
 
     The data object is deleted again if anything fails, and the manifest (the commit record) is
     written only after every process exited 0 and the connector's ``check_dump()`` accepted the
-    dump's head, tail and stderr (before the upload was allowed to complete). Backups of one alias to one remote run one at a
-    time on this host (``locks.alias_lock``).
+    dump's head, tail and stderr (before the upload was allowed to complete). Backups of one
+    alias to one remote run one at a time on this host (``locks.alias_lock``).
 
     ``output_filename`` replaces the name from ``DB_FILENAME_TEMPLATE`` (it must be a free, plain
     name); ``connector_options`` override connector options for this run (``run_options``). A

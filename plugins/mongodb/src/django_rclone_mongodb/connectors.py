@@ -10,6 +10,7 @@ folder that the core removes (``cleanup()``) once the processes have ended.
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -24,6 +25,8 @@ CONFIG_FILENAME = "mongo-tools.yaml"
 ARCHIVE_MAGIC = (0x8199E26D).to_bytes(4, "little")
 #: ... and mongodump ends it with a terminator (int32 -1) after the last namespace's end block.
 ARCHIVE_TERMINATOR = b"\xff\xff\xff\xff"
+#: ``--gzip`` with ``--archive`` compresses the whole stream.
+GZIP_MAGIC = b"\x1f\x8b"
 _FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
 
 
@@ -205,10 +208,20 @@ class MongoDumpConnector(CommandConnector):
 
         The terminator also follows every interleaved block inside the archive, so an archive cut
         exactly at a block boundary passes this check; mongodump's exit status covers that case.
+        With ``--gzip`` the whole stream is compressed: only its start is checked.
         """
         failures = [line.strip() for line in sample.stderr.splitlines() if "Failed:" in line]
         if failures:
             raise IncompleteDump(f"it reported an error: {failures[0]}")
+        if sample.head.startswith(GZIP_MAGIC):
+            # --gzip compresses the whole archive: only its start can be checked cheaply.
+            try:
+                start = zlib.decompressobj(wbits=31).decompress(sample.head[:65536], len(ARCHIVE_MAGIC))
+            except zlib.error:
+                start = b""
+            if not start.startswith(ARCHIVE_MAGIC):
+                raise IncompleteDump(f"its output is not a gzip-compressed mongodump archive ({sample.size} bytes)")
+            return
         if not sample.head.startswith(ARCHIVE_MAGIC):
             raise IncompleteDump(f"its output is not a mongodump archive ({sample.size} bytes)")
         if not sample.tail.endswith(ARCHIVE_TERMINATOR) or sample.size < 8:

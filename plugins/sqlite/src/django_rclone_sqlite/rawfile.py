@@ -6,8 +6,8 @@ Dumps write the database file's bytes to stdout; restores read them from stdin.
 - ``backup-dump``: Copies NAME with SQLite's online backup API (one step, under one read lock, so the
   copy is consistent while the application writes; waiting up to ``--busy-timeout`` seconds, default
   30, for a writer's lock) into a private temporary file (0600, inside a 0700 folder), checks the copy
-  with ``PRAGMA quick_check``, then streams that file. The backup API needs a destination it can seek in, which a pipe is
-  not; hence the one local copy. The folder is removed on every path.
+  with ``PRAGMA quick_check``, then streams that file. The backup API needs a destination it can seek
+  in, which a pipe is not; hence the one local copy. The folder is removed on every path.
 - ``copy-dump``: Streams NAME as it is on disk. Refuses when a ``-wal`` or ``-journal`` file with
   content sits beside it: committed pages in the WAL, or a write in progress, would be missing or torn.
 - ``backup-restore`` / ``copy-restore``: Write stdin into a scratch file next to NAME and check it with
