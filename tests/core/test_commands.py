@@ -161,7 +161,10 @@ def test_a_plugin_can_start_the_dump_itself(sqlite_db: str, remote: Path) -> Non
         @hookimpl
         def django_rclone_dump(self, connector: Any, database: str) -> subprocess.Popen[bytes]:
             return subprocess.Popen(
-                ["printf", f"dumped {database} by plugin"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+                # Still checked by the alias's connector (SQLite: the dump's final COMMIT;).
+                ["printf", f"-- dumped {database} by plugin\nCOMMIT;\n"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
             )
 
     host = get_host()
@@ -170,7 +173,7 @@ def test_a_plugin_can_start_the_dump_itself(sqlite_db: str, remote: Path) -> Non
         result = django_rclone.backup("default")
     finally:
         host.unregister("wrapper")
-    assert (remote / "db" / result.name).read_bytes() == b"dumped default by plugin"
+    assert (remote / "db" / result.name).read_bytes() == b"-- dumped default by plugin\nCOMMIT;\n"
 
 
 # -- media ----------------------------------------------------------------------------------------

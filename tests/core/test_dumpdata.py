@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -141,3 +142,12 @@ def test_connection_overrides_reach_the_child(sqlite_db: str, remote: Path, rclo
     content = dump.read_bytes()
     assert b"Only in other" in content
     assert b"Only in default" not in content
+
+
+def test_a_dump_cut_short_with_exit_status_0_is_refused(sqlite_db: str, remote: Path, rclone_settings: Any) -> None:
+    seed()
+    cut = [sys.executable, str(Path(__file__).parents[1] / "standins" / "cut.py"), "--drop-last", "3", "--"]
+    rclone_settings(CONNECTORS={"default": {"CONNECTOR": DOTTED, "DUMP_PREFIX": cut}})
+    with pytest.raises(CommandError, match=r"exited 0 but its output is not a whole JSON array"):
+        call_command("dbbackup", verbosity=0)
+    assert backup_files(remote) == []

@@ -144,3 +144,20 @@ def test_archive_larger_than_the_head_is_checked_by_toc_and_end_of_data(
     if head_size > 200:
         with pytest.raises(IncompleteDump, match="cannot read the archive's table of contents"):
             connector.check_dump(sample_of(garbage, head_size))
+
+
+@pytest.mark.parametrize("fmt", ["tar", "plain"])
+def test_a_format_given_in_dump_suffix_is_checked_as_what_pg_dump_wrote(
+    pg_db: str, remote: Path, rclone_settings: Settings, fmt: str
+) -> None:
+    populate(pg_db)
+    rclone_settings(CONNECTORS={"postgres": {"CONNECTOR": PG_DUMP, "DUMP_SUFFIX": f"--format={fmt}"}})
+    call_command("dbbackup", "-d", "postgres", verbosity=0)
+    assert len(list_backups("postgres")) == 1
+    prefix = [sys.executable, str(STANDINS / "cut.py"), "--drop-last", "1500", "--"]
+    rclone_settings(
+        CONNECTORS={"postgres": {"CONNECTOR": PG_DUMP, "DUMP_SUFFIX": f"--format={fmt}", "DUMP_PREFIX": prefix}}
+    )
+    with pytest.raises(CommandError, match="exited 0 but"):
+        call_command("dbbackup", "-d", "postgres", verbosity=0)
+    assert len(list_backups("postgres")) == 1

@@ -24,6 +24,8 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 from django_rclone.db.base import CommandConnector, Phase
+from django_rclone.exceptions import IncompleteDump
+from django_rclone.sample import StreamSample
 
 __all__ = ["DjangoDumpDataConnector"]
 
@@ -72,6 +74,11 @@ class DjangoDumpDataConnector(CommandConnector):
 
     def restore_args(self) -> list[str]:
         return self._args("restore")
+
+    def check_dump(self, sample: StreamSample) -> None:
+        """``dumpdata`` writes one JSON array: the output must open with ``[`` and close with ``]``."""
+        if not sample.head.lstrip().startswith(b"[") or not sample.tail.rstrip().endswith(b"]"):
+            raise IncompleteDump(f"its output is not a whole JSON array ({sample.size} bytes)")
 
     def secret_env(self) -> dict[str, str]:
         # The parent's import path (cwd-relative entries made absolute), so the child imports the

@@ -7,6 +7,7 @@ live here once.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -14,8 +15,9 @@ from collections.abc import Mapping, Sequence
 from django.core.exceptions import ImproperlyConfigured
 
 from django_rclone.db.base import CommandConnector, Phase, ToolNotFound
-from django_rclone.exceptions import DjangoRcloneError, IncompleteDump
+from django_rclone.exceptions import DjangoRcloneError
 from django_rclone.sample import StreamSample
+from django_rclone_postgres import dumpcheck
 from django_rclone_postgres.libpq import libpq_environment
 
 #: ``COMPRESSION`` values pg_dump 16+ accepts besides a 0-9 level: ``gzip``, ``lz4``, ``zstd`` or
@@ -168,11 +170,26 @@ class PostgresCommandConnector(CommandConnector):
             )
         return [f"--lock-wait-timeout={max(1, round(seconds * 1000))}"]
 
-    def check_stderr(self, sample: StreamSample) -> None:
-        """``pg_dump: error: ...`` on stderr fails the backup even if the exit status was 0."""
-        errors = [line.strip() for line in sample.stderr.splitlines() if "error:" in line.lower()]
-        if errors:
-            raise IncompleteDump(f"it reported an error: {errors[0]}")
+    def check_dump(self, sample: StreamSample) -> None:
+        """The output must be complete for its format (see ``dumpcheck``): ``pg_restore`` reads a
+        custom or tar archive, a plain dump ends with pg_dump's completion comment; an error on
+        stderr fails the backup too."""
+        exe = self.pg_restore_path()
+        try:
+            dumpcheck.check(sample, dumpcheck.run_pg_restore(exe, self.environment("RESTORE")))
+        except FileNotFoundError as exc:
+            raise ToolNotFound(
+                f"{exe!r} (needed to check the backup of database {self.database!r}) was not found "
+                f"({self.install_hint}); install it, or set RESTORE_CMD (custom format) to its path."
+            ) from exc
+
+    def pg_restore_path(self) -> str:
+        """``pg_restore`` for the archive check: ``RESTORE_CMD`` when the restore tool is pg_restore,
+        else the one beside ``DUMP_CMD`` when that is a path, else ``pg_restore`` from ``PATH``."""
+        if self.restore_cmd == "pg_restore":
+            return str(self.option("RESTORE_CMD") or "pg_restore")
+        dump_cmd = str(self.option("DUMP_CMD") or "")
+        return os.path.join(os.path.dirname(dump_cmd), "pg_restore") if os.sep in dump_cmd else "pg_restore"
 
     def compression_args(self) -> list[str]:
         """``--compress=...`` from ``COMPRESSION``: a level 0-9, or ``method[:detail]`` (pg_dump 16+)."""

@@ -155,7 +155,7 @@ class SqliteConnector(CommandConnector):
     def check_dump(self, sample: StreamSample) -> None:
         """A ``.dump`` ends with ``COMMIT;``; the shell writes ``ROLLBACK; -- due to errors`` instead
         (and exits 0) when a query failed, for instance on a database locked past ``BUSY_TIMEOUT``."""
-        complete = sample.tail.rstrip().endswith(b"COMMIT;")
+        complete = sample.tail.rstrip().rpartition(b"\n")[2] == b"COMMIT;"  # a line of its own
         stderr = [
             line.strip()
             for line in sample.stderr.splitlines()
