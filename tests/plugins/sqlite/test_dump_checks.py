@@ -181,3 +181,37 @@ def test_backup_api_connector_waits_only_as_long_as_the_busy_timeout(
     assert "database is locked" in str(caught.value)
     assert "busy timeout (0.5 s)" in str(caught.value)
     nothing_listed(remote)
+
+
+def test_backups_taken_while_restores_swap_the_file_in_are_whole(
+    sqlite_db: str, remote: Path, rclone_settings: Callable[..., None]
+) -> None:
+    """Restores (separate processes, as a deploy script would run them) swap database A and B in
+    over and over while backups run: every committed backup restores to exactly A or exactly B."""
+    from tests.core.conftest import start
+
+    Note.objects.bulk_create([Note(text=f"a{i:05d} " + "a" * 1000) for i in range(3000)])
+    state_a = snapshot()
+    call_command("dbbackup", "-o", "a.sqlite3", verbosity=0)
+    Note.objects.filter(pk__lte=1500).delete()
+    Author.objects.create(name="only in B")
+    state_b = snapshot()
+    call_command("dbbackup", "-o", "b.sqlite3", verbosity=0)
+    connections["default"].close()
+    rclone_settings(CONNECTORS={"default": {"BUSY_TIMEOUT": 60}})
+    settings = {"REMOTE": str(remote), "CONNECTORS": {"default": {"BUSY_TIMEOUT": 60}}}
+    made = 0
+    for name in ("a.sqlite3", "b.sqlite3", "a.sqlite3", "b.sqlite3"):
+        proc = start(["dbrestore", "--noinput", "--input-path", name], settings)
+        for _ in range(3):  # back up until the restore has finished (its swap happens at the end)
+            call_command("dbbackup", verbosity=0)
+            made += 1
+            if proc.poll() is not None:
+                break
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    taken = [entry.name for entry in list_backups() if entry.name not in ("a.sqlite3", "b.sqlite3")]
+    assert len(taken) == made
+    for name in taken:
+        call_command("dbrestore", "--noinput", "--input-path", name, verbosity=0)
+        assert snapshot() in (state_a, state_b)
