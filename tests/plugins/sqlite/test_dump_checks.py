@@ -215,3 +215,16 @@ def test_backups_taken_while_restores_swap_the_file_in_are_whole(
     for name in taken:
         call_command("dbrestore", "--noinput", "--input-path", name, verbosity=0)
         assert snapshot() in (state_a, state_b)
+
+
+def test_a_dump_with_exclude_waits_only_as_long_as_the_busy_timeout(
+    sqlite_db: str, remote: Path, rclone_settings: Callable[..., None]
+) -> None:
+    populate()
+    connections["default"].close()
+    rclone_settings(CONNECTORS={"default": {"EXCLUDE": ["testapp_book"], "BUSY_TIMEOUT": 0.5}})
+    with exclusive_lock(6), pytest.raises(CommandError) as caught:
+        call_command("dbbackup", verbosity=0)
+    assert "database is locked" in str(caught.value)
+    assert "BUSY_TIMEOUT (0.5 s)" in str(caught.value)
+    nothing_listed(remote)

@@ -122,7 +122,7 @@ class SqliteConnector(CommandConnector):
             helper += ["--load", ext]
         for table in exclude:
             helper += ["--exclude", table]
-        helper += ["--", self._check_file()]
+        helper += ["--busy-timeout", f"{self.busy_timeout():g}", "--", self._check_file()]
         return [*self.words("DUMP_PREFIX"), *helper, *self.words("DUMP_SUFFIX")]
 
     def dump_args(self) -> list[str]:

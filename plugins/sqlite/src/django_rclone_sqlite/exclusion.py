@@ -23,6 +23,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
@@ -98,8 +99,9 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     raise _Stop(signal.Signals(signum).name)
 
 
-def dump(sqlite3_cmd: str, loads: Sequence[str], exclude: Sequence[str], name: str) -> int:
-    """Snapshot ``name``, drop ``exclude`` from the snapshot, ``.dump`` it to stdout."""
+def dump(sqlite3_cmd: str, loads: Sequence[str], exclude: Sequence[str], name: str, busy_timeout: float = 30.0) -> int:
+    """Snapshot ``name`` (waiting up to ``busy_timeout`` seconds for another connection's lock),
+    drop ``exclude`` from the snapshot, ``.dump`` it to stdout."""
     source_path = Path(name)
     if not source_path.is_file():
         print(f"{source_path} does not exist or is not a file", file=sys.stderr)
@@ -108,11 +110,22 @@ def dump(sqlite3_cmd: str, loads: Sequence[str], exclude: Sequence[str], name: s
     child: subprocess.Popen[bytes] | None = None
     try:
         copy = Path(folder) / "snapshot.sqlite3"
-        source = sqlite3.connect(_uri(source_path), uri=True, timeout=60)
+        source = sqlite3.connect(_uri(source_path), uri=True, timeout=busy_timeout)
         try:
             target = sqlite3.connect(str(copy))
             try:
-                source.backup(target)  # one step under one read lock: a consistent snapshot
+                deadline = time.monotonic() + busy_timeout
+
+                def give_up_when_locked(status: int, remaining: int, total: int) -> None:
+                    # Python's backup() retries a locked source forever; stop at the busy timeout.
+                    if status in (5, 6) and time.monotonic() >= deadline:  # SQLITE_BUSY, SQLITE_LOCKED
+                        raise sqlite3.OperationalError(
+                            "database is locked: another connection held a lock for longer than BUSY_TIMEOUT "
+                            f"({busy_timeout:g} s)"
+                        )
+
+                # One step under one read lock: a consistent snapshot.
+                source.backup(target, progress=give_up_when_locked, sleep=0.05)
                 target.execute("PRAGMA journal_mode=DELETE")
                 for table in exclude:
                     target.execute(f"DROP TABLE IF EXISTS main.{quote_name(table)}")
@@ -144,12 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sqlite3", default="sqlite3")
     parser.add_argument("--load", action="append", default=[])
     parser.add_argument("--exclude", action="append", default=[])
+    parser.add_argument("--busy-timeout", type=float, default=30.0)
     parser.add_argument("name")
     args = parser.parse_args(argv)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _stop)
     with contextlib.suppress(BrokenPipeError):
-        return dump(args.sqlite3, args.load, args.exclude, args.name)
+        return dump(args.sqlite3, args.load, args.exclude, args.name, args.busy_timeout)
     return 1
 
 
