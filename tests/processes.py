@@ -20,6 +20,7 @@ class ProcessWatch:
         self.cmdlines: dict[int, list[str]] = {}
         self.environs: dict[int, bytes] = {}
         self.raw: dict[int, bytes] = {}
+        self.parents: dict[int, int] = {}
         self.scans = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -39,6 +40,13 @@ class ProcessWatch:
             pid = int(entry.name)
             self.cmdlines[pid] = words
             self.raw[pid] = raw
+            if pid not in self.parents:
+                try:
+                    with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                        stat = handle.read()
+                    self.parents[pid] = int(stat[stat.rindex(b")") + 2 :].split()[1])
+                except (OSError, ValueError, IndexError):
+                    pass
             if Path(words[0]).name in self.tool_names:
                 try:
                     with open(f"/proc/{entry.name}/environ", "rb") as handle:
@@ -66,9 +74,23 @@ class ProcessWatch:
         """Base names of every program seen."""
         return {Path(words[0]).name for words in self.cmdlines.values()}
 
-    def runs_of(self, *names: str) -> list[list[str]]:
-        """Command lines of the programs called ``names``."""
-        return [words for words in self.cmdlines.values() if Path(words[0]).name in names]
+    def runs_of(self, *names: str, mine: bool = False) -> list[list[str]]:
+        """Command lines of the programs called ``names``; with ``mine``, only those this process
+        started (directly or not), so tests running in parallel do not see each other's tools."""
+        return [
+            words
+            for pid, words in self.cmdlines.items()
+            if Path(words[0]).name in names and (not mine or self.descends_from_me(pid))
+        ]
+
+    def descends_from_me(self, pid: int) -> bool:
+        me, seen = os.getpid(), set()
+        while pid in self.parents and pid not in seen:
+            seen.add(pid)
+            pid = self.parents[pid]
+            if pid == me:
+                return True
+        return False
 
     def leaks(self, secret: str) -> list[list[str]]:
         """Command lines that contain ``secret``."""
@@ -81,10 +103,10 @@ class ProcessWatch:
         return [self.cmdlines[pid] for pid, env in self.environs.items() if needle in env]
 
     def env_values(self, tool: str, variable: str) -> set[str]:
-        """Values of ``variable`` in the environment of every run of ``tool``."""
+        """Values of ``variable`` in the environment of every run of ``tool`` this process started."""
         prefix = variable.encode() + b"="
         values = set()
         for pid, env in self.environs.items():
-            if Path(self.cmdlines[pid][0]).name == tool:
+            if Path(self.cmdlines[pid][0]).name == tool and self.descends_from_me(pid):
                 values |= {item[len(prefix) :].decode() for item in env.split(b"\0") if item.startswith(prefix)}
         return values

@@ -36,8 +36,8 @@ def test_password_never_in_a_command_line_or_tool_environment(mysql_db: str, rem
         call_command("dbrestore", "--database", ALIAS, "--noinput", verbosity=0)
     assert watch.leaks(secret) == []
     assert watch.env_leaks(secret) == []
-    dumps = [w for w in watch.runs_of("mariadb-dump", "mysqldump") if DATABASE in w]
-    clients = [w for w in watch.runs_of("mariadb", "mysql") if DATABASE in w]
+    dumps = [w for w in watch.runs_of("mariadb-dump", "mysqldump", mine=True) if DATABASE in w]
+    clients = [w for w in watch.runs_of("mariadb", "mysql", mine=True) if DATABASE in w]
     assert dumps, f"the dump was never observed in {watch.scans} scans"
     assert clients, f"the restore was never observed in {watch.scans} scans"
     option_files = {w[1].split("=", 1)[1] for w in [*dumps, *clients]}
