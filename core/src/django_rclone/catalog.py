@@ -7,10 +7,10 @@ listing and retention stay fast with thousands of objects.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
-from collections.abc import Sequence
 
 from django_rclone import names, signing
 from django_rclone.conf import RcloneSettings

@@ -59,7 +59,8 @@ def same_size_attack(data: bytes, command: bytes) -> bytes:
     """The dump's first line (the comment that turns the client's sandbox on) replaced by
     ``command``, padded to the same size: the remote's size check passes, only the checksum can tell."""
     first, newline, rest = data.partition(b"\n")
-    assert b"enable the sandbox mode" in first and len(command) <= len(first)
+    assert b"enable the sandbox mode" in first
+    assert len(command) <= len(first)
     return command + b" " * (len(first) - len(command)) + newline + rest
 
 
@@ -69,7 +70,9 @@ def client_without_sandbox(tmp_path: Path) -> str:
     real = shutil.which("mariadb") or shutil.which("mysql")
     assert real, "the MariaDB client is not installed"
     wrapper = tmp_path / "old-mysql-client"
-    wrapper.write_text(f'#!/bin/sh\nif [ "$1" = --help ]; then echo "Usage: mysql [OPTIONS]"; exit 0; fi\nexec {real} "$@"\n')
+    wrapper.write_text(
+        f'#!/bin/sh\nif [ "$1" = --help ]; then echo "Usage: mysql [OPTIONS]"; exit 0; fi\nexec {real} "$@"\n'
+    )
     wrapper.chmod(0o755)
     return str(wrapper)
 

@@ -10,8 +10,8 @@ application role usually has.
 from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
-from django_rclone.db.base import RestoreGuard
 
+from django_rclone.db.base import RestoreGuard
 from django_rclone_postgres.base import PostgresCommandConnector
 from django_rclone_postgres.restrict import PsqlRestrictGuard, has_restrict
 
