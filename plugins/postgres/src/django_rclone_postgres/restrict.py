@@ -88,7 +88,7 @@ class PsqlRestrictGuard(RestoreGuard):
     def _header(self, data: bytes) -> tuple[bytes, bytes]:
         """Pass leading blank and comment lines, drop the dump's ``\\restrict`` line; return what to
         write and the data after the header (once the header ended)."""
-        out = []
+        out: list[bytes] = []
         pos = 0
         while True:
             newline = data.find(b"\n", pos)
@@ -113,7 +113,7 @@ class PsqlRestrictGuard(RestoreGuard):
 
     # -- the dump's final \unrestrict line ------------------------------------------------------
     def _body(self, data: bytes) -> bytes:
-        out = []
+        out: list[bytes] = []
         pos = 0
         while True:
             at = self._next_unrestrict(data, pos)
