@@ -7,6 +7,7 @@ fail against the real MariaDB server, the marker file must not exist and the row
 
 from __future__ import annotations
 
+import contextlib
 import io
 import shutil
 import tempfile
@@ -115,3 +116,26 @@ def test_client_without_sandbox_restores_with_a_warning(
     assert snapshot() == before
     assert "can run commands found in a backup" in err.getvalue()
     assert "checked against its manifest before restoring" in err.getvalue()
+
+
+def test_load_data_local_cannot_read_this_machines_files(
+    mysql_db: str, rclone_settings: Callable[..., None], remote: Path, tmp_path: Path
+) -> None:
+    """``LOAD DATA LOCAL INFILE`` appended to a forged dump would copy a file of the restoring
+    machine into the database; the client runs with --local-infile=0 even when an option file
+    (here the user's own ``read_default_file``) turns it on."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("top secret from the restoring machine\n")
+    own_options = tmp_path / "my.cnf"
+    own_options.write_text("[mysql]\nlocal-infile=1\n")  # read by the client only
+    from django.conf import settings
+
+    options = {**settings.DATABASES[ALIAS].get("OPTIONS", {}), "read_default_file": str(own_options)}
+    rclone_settings(CONNECTORS={ALIAS: {"OPTIONS": options}})
+    populate()
+    call_command("dbbackup", "--database", ALIAS, verbosity=0)
+    load = f"LOAD DATA LOCAL INFILE '{secret}' INTO TABLE testapp_note (text);\n".encode()
+    forge(remote, lambda data: without_dump_sandbox(data) + load)
+    with contextlib.suppress(CommandError):
+        call_command("dbrestore", "--database", ALIAS, "--noinput", verbosity=0)
+    assert not Note.objects.using(ALIAS).filter(text__contains="top secret").exists()

@@ -3,7 +3,8 @@
 Backups are plain SQL from ``--single-transaction --quick``: a consistent snapshot of InnoDB tables
 without locking writers, streamed row by row. Restores pipe that SQL into the command-line client.
 A backup is untrusted input: the client runs with ``--sandbox`` where it has the option, so
-client commands in a backup (``system``, ``\\!``, ``source``...) are refused. The password travels
+client commands in a backup (``system``, ``\\!``, ``source``...) are refused, and always with
+``--local-infile=0``. The password travels
 in a 0600 option file named by ``--defaults-extra-file`` (see ``option_file`` for why not
 ``MYSQL_PWD``); it never appears in a command line or in the child's environment.
 """
@@ -161,7 +162,7 @@ class MysqlDumpConnector(CommandConnector):
 
     def restore_args(self) -> list[str]:
         name = self.database_name()
-        return [*self.credential_args(), *self.sandbox_args(), *self.connection_args("RESTORE"), name]
+        return [*self.credential_args(), *self.untrusted_input_args(), *self.connection_args("RESTORE"), name]
 
     # -- untrusted input ---------------------------------------------------------------------
     def restore_sandboxed(self) -> bool:
@@ -170,9 +171,10 @@ class MysqlDumpConnector(CommandConnector):
         backup. Without it the core checks the whole backup against its manifest first."""
         return self.tool_help_mentions("RESTORE", self.exe("RESTORE"), "--sandbox")
 
-    def sandbox_args(self) -> list[str]:
-        """``--sandbox`` when the restore client has it."""
-        return ["--sandbox"] if self.restore_sandboxed() else []
+    def untrusted_input_args(self) -> list[str]:
+        """``--local-infile=0`` (no ``LOAD DATA LOCAL INFILE`` reading this machine's files, even if
+        an option file turns it on) and ``--sandbox`` when the restore client has it."""
+        return ["--local-infile=0", *(["--sandbox"] if self.restore_sandboxed() else [])]
 
     # -- progress ----------------------------------------------------------------------------
     def estimated_size(self) -> int | None:

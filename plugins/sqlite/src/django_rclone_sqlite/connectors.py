@@ -35,28 +35,33 @@ DEFAULT_BUSY_TIMEOUT = 30.0
 _DUMP_ERROR = re.compile(rb"/\*{4} ERROR: (.*?) \*{5}/")
 
 
-_DOT_LINE = re.compile(rb"\n\.")
+_DOT_LINE = re.compile(rb"\n[ \t]*\.")
+_LEADING_DOT = re.compile(rb"[ \t]*\.")
+_BLANKS = re.compile(rb"[ \t]*")
+_LINE_END = re.compile(rb"\n[ \t]*\Z")  # the chunk ends with a newline and maybe blanks
 
 
 class DotCommandGuard(RestoreGuard):
-    """Stops a restore at the first line that starts with ``.``: a sqlite3 shell dot-command."""
+    """Stops a restore at the first line that starts with ``.`` (after spaces or tabs, to be safe
+    with any sqlite3 version): a sqlite3 shell dot-command, which ``.dump`` never writes."""
 
     def __init__(self) -> None:
         self._offset = 0
-        self._line_start = True
+        self._line_start = True  # only spaces or tabs since the last newline
 
     def feed(self, chunk: memoryview) -> memoryview:
-        if self._line_start and len(chunk) and chunk[0] == ord("."):
+        if self._line_start and _LEADING_DOT.match(chunk):
             self._refuse(chunk, 0)
         found = _DOT_LINE.search(chunk)
         if found is not None:
             self._refuse(chunk, found.start() + 1)
+        ends_a_line = _LINE_END.search(chunk) is not None
+        self._line_start = ends_a_line or (self._line_start and _BLANKS.fullmatch(chunk) is not None)
         self._offset += len(chunk)
-        self._line_start = len(chunk) > 0 and chunk[-1] == ord("\n")
         return chunk
 
     def _refuse(self, chunk: memoryview, at: int) -> None:
-        line = bytes(chunk[at : at + 60]).split(b"\n", 1)[0].decode(errors="replace")
+        line = bytes(chunk[at : at + 60]).split(b"\n", 1)[0].strip().decode(errors="replace")
         raise UnsafeBackup(
             f"the backup holds a sqlite3 shell command at byte {self._offset + at} ({line!r}); a .dump never "
             "writes one, so the backup was altered. The restore was stopped before sqlite3 received it; "
