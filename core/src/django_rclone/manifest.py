@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 FORMAT = 1
@@ -47,6 +47,12 @@ class Manifest:
         data = {**asdict(self), **getattr(self, "_unknown", {})}
         data.pop("signature", None)
         return data
+
+    def with_signature(self, signature: str) -> Manifest:
+        """A copy carrying ``signature`` (fields this version does not know are kept)."""
+        signed = replace(self, signature=signature)
+        object.__setattr__(signed, "_unknown", dict(getattr(self, "_unknown", {})))
+        return signed
 
     def to_bytes(self) -> bytes:
         return (json.dumps({**self.content(), "signature": self.signature}, indent=2, sort_keys=True) + "\n").encode()

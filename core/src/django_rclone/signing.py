@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from dataclasses import replace
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -45,7 +44,7 @@ def _mac(key: str, manifest: Manifest) -> str:
 
 def sign(manifest: Manifest, key: str) -> Manifest:
     """A copy of ``manifest`` carrying the signature made with ``key``."""
-    return replace(manifest, signature=f"{SCHEME}:{_mac(key, manifest)}")
+    return manifest.with_signature(f"{SCHEME}:{_mac(key, manifest)}")
 
 
 def check(manifest: Manifest, keys: Sequence[str]) -> Signature:
