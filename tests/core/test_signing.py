@@ -197,6 +197,27 @@ def test_signature_covers_fields_this_version_does_not_know() -> None:
     assert signing.check(Manifest.from_bytes(json.dumps(raw).encode()), [KEY]) is signing.Signature.INVALID
 
 
+@pytest.mark.parametrize("signature", [1, ["hmac-sha256:00"], {"a": 1}, "hmac-sha256", "md5:00"])
+def test_a_malformed_signature_is_invalid_not_a_crash(signature: object) -> None:
+    raw = {
+        "name": "default-x.sqlite3",
+        "database": "default",
+        "engine": "e",
+        "connector": "c",
+        "extension": "sqlite3",
+        "size": 1,
+        "sha256": "0" * 64,
+        "started_at": "",
+        "finished_at": "",
+        "django_rclone_version": "9",
+        "format": 1,
+        "signature": signature,
+    }
+    manifest = Manifest.from_bytes(json.dumps(raw).encode())
+    assert signing.check(manifest, [KEY]) is signing.Signature.INVALID
+    assert "does not match" in signing.problem(manifest, [KEY])
+
+
 @pytest.mark.parametrize(
     ("value", "problem"),
     [

@@ -51,6 +51,8 @@ def check(manifest: Manifest, keys: Sequence[str]) -> Signature:
     """``VALID`` when one of ``keys`` (the current key and older ones) made the signature."""
     if not manifest.signature:
         return Signature.UNSIGNED
+    if not isinstance(manifest.signature, str):  # a hand-edited manifest: {"signature": 1}
+        return Signature.INVALID
     scheme, _, digest = manifest.signature.partition(":")
     if scheme != SCHEME:
         return Signature.INVALID
