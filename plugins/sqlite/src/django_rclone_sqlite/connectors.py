@@ -37,8 +37,6 @@ _DUMP_ERROR = re.compile(rb"/\*{4} ERROR: (.*?) \*{5}/")
 
 _DOT_LINE = re.compile(rb"\n[ \t]*\.")
 _LEADING_DOT = re.compile(rb"[ \t]*\.")
-_BLANKS = re.compile(rb"[ \t]*")
-_LINE_END = re.compile(rb"\n[ \t]*\Z")  # the chunk ends with a newline and maybe blanks
 
 
 class DotCommandGuard(RestoreGuard):
@@ -50,18 +48,19 @@ class DotCommandGuard(RestoreGuard):
         self._line_start = True  # only spaces or tabs since the last newline
 
     def feed(self, chunk: memoryview) -> memoryview:
-        if self._line_start and _LEADING_DOT.match(chunk):
-            self._refuse(chunk, 0)
-        found = _DOT_LINE.search(chunk)
+        data = bytes(chunk)
+        if self._line_start and _LEADING_DOT.match(data):
+            self._refuse(data, 0)
+        found = _DOT_LINE.search(data)  # one pass over the chunk
         if found is not None:
-            self._refuse(chunk, found.start() + 1)
-        ends_a_line = _LINE_END.search(chunk) is not None
-        self._line_start = ends_a_line or (self._line_start and _BLANKS.fullmatch(chunk) is not None)
-        self._offset += len(chunk)
+            self._refuse(data, found.start() + 1)
+        rest = data.rstrip(b" \t")
+        self._line_start = rest.endswith(b"\n") or (not rest and self._line_start)
+        self._offset += len(data)
         return chunk
 
-    def _refuse(self, chunk: memoryview, at: int) -> None:
-        line = bytes(chunk[at : at + 60]).split(b"\n", 1)[0].strip().decode(errors="replace")
+    def _refuse(self, data: bytes, at: int) -> None:
+        line = data[at : at + 60].split(b"\n", 1)[0].strip().decode(errors="replace")
         raise UnsafeBackup(
             f"the backup holds a sqlite3 shell command at byte {self._offset + at} ({line!r}); a .dump never "
             "writes one, so the backup was altered. The restore was stopped before sqlite3 received it; "
