@@ -110,7 +110,10 @@ def main(argv: list[str] | None = None) -> int:
             # Excluded tables: carried over from the live database into the scratch one, so the
             # swap below leaves them as they are.
             keep = subprocess.run(
-                [*keep_command(args, script), str(scratch)], input=_body(script).encode(), stdout=subprocess.DEVNULL
+                [*keep_command(args, script), str(scratch)],
+                input=_body(script).encode(),
+                stdout=subprocess.DEVNULL,
+                env=env,
             )
             if keep.returncode != 0:
                 print(f"keeping the excluded tables failed; {target} was not changed", file=sys.stderr)
