@@ -48,6 +48,8 @@ JSON_KEYS = {
     "host",
     "django_rclone_version",
     "tool_versions",
+    "signed",
+    "signature",
 }
 
 

@@ -14,6 +14,8 @@ class StandinConnector(CommandConnector):
     """Options: DUMP_ARGS / RESTORE_ARGS (lists) are passed to the stand-in scripts."""
 
     extension = "bin"
+    #: The stand-in restore tool only stores its input; nothing in it can run.
+    sandboxed = True
     dump_cmd = sys.executable
     restore_cmd = sys.executable
 
@@ -25,3 +27,10 @@ class StandinConnector(CommandConnector):
 
     def secret_env(self) -> dict[str, str]:
         return {"STANDIN_PASSWORD": self.password} if self.password else {}
+
+
+class UnguardedStandinConnector(StandinConnector):
+    """The stand-in as a connector that does not declare its restore tool sandboxed (the default
+    for a third-party connector, e.g. a SQL client that could run commands from its input)."""
+
+    sandboxed = False

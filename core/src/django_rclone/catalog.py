@@ -7,11 +7,12 @@ listing and retention stay fast with thousands of objects.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from django_rclone import names
+from django_rclone import names, signing
 from django_rclone.conf import RcloneSettings
 from django_rclone.exceptions import DjangoRcloneError
 from django_rclone.manifest import Manifest
@@ -47,10 +48,13 @@ class BackupEntry:
         """When the backup started, from its name: ISO 8601 in UTC."""
         return self.timestamp.astimezone(timezone.utc).isoformat(timespec="seconds")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, signing_keys: Sequence[str] = ()) -> dict[str, Any]:
         """Plain data with stable keys (``listbackups --json``; documented in docs/commands.md).
 
         Keys that come from the manifest are ``None`` when it was not loaded or is unreadable.
+        ``signed`` says whether the manifest carries a signature; ``signature`` is what
+        ``signing_keys`` (``SIGNING_KEY``) say of it: "valid", "invalid", "unsigned", or ``None``
+        without a key.
         """
         m = self.manifest
         return {
@@ -70,6 +74,8 @@ class BackupEntry:
             "host": m.host if m else None,
             "django_rclone_version": m.django_rclone_version if m else None,
             "tool_versions": dict(m.tool_versions) if m else None,
+            "signed": bool(m.signature) if m else None,
+            "signature": signing.check(m, signing_keys).value if m and signing_keys else None,
         }
 
 

@@ -42,6 +42,8 @@ DEFAULTS: dict[str, Any] = {
     # Monitoring pings (see pings.py): {"backup": URL or {"start"/"success"/"failure": URL}}.
     "PING_URLS": {},
     "PING_TIMEOUT": 10,
+    # HMAC key for manifests (see signing.py): a string, or a list whose first key signs.
+    "SIGNING_KEY": None,
 }
 
 TEMPLATE_FIELDS = frozenset({"database", "datetime", "ext", "servername"})
@@ -99,6 +101,8 @@ class RcloneSettings:
     remote_display: str = ""
     #: Secret values from REMOTE and RCLONE_FLAGS (now in ``rclone_env``), scrubbed from messages.
     secrets: tuple[str, ...] = ()
+    #: SIGNING_KEY as a tuple (first signs, all verify); kept out of repr so it never reaches a log.
+    signing_keys: tuple[str, ...] = field(default=(), repr=False)
 
 
 def _fail(key: str, problem: str, fix: str) -> ImproperlyConfigured:
@@ -204,6 +208,30 @@ def _check_chunk_size(value: Any) -> str | None:
     )
 
 
+#: Shortest SIGNING_KEY accepted: 32 characters (e.g. ``secrets.token_urlsafe(32)`` gives 43).
+MIN_SIGNING_KEY = 32
+
+
+def _check_signing_key(value: Any) -> tuple[str, ...]:
+    """``SIGNING_KEY``: None, a string, or a list of strings (first signs, the others still verify).
+
+    Messages name the problem, never the key.
+    """
+    if value is None:
+        return ()
+    keys = [value] if isinstance(value, str) else value
+    fix = (
+        "use a random string of at least 32 characters from the environment, e.g. "
+        'os.environ["DJANGO_RCLONE_SIGNING_KEY"] (python -c "import secrets; print(secrets.token_urlsafe(32))"), '
+        "or a list [new_key, old_key, ...] while rotating"
+    )
+    if not isinstance(keys, (list, tuple)) or not keys or not all(isinstance(k, str) for k in keys):
+        raise _fail("SIGNING_KEY", f"is a {type(value).__name__}, not a string or a non-empty list of strings", fix)
+    if any(len(k) < MIN_SIGNING_KEY for k in keys):
+        raise _fail("SIGNING_KEY", f"has a key shorter than {MIN_SIGNING_KEY} characters", fix)
+    return tuple(keys)
+
+
 def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
     """Validate a ``DJANGO_RCLONE`` mapping and return typed settings."""
     if raw is None:
@@ -285,6 +313,7 @@ def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
         ping_timeout=parse_timeout(merged["PING_TIMEOUT"]),
         remote_display=secrecy.redact_remote(remote),
         secrets=(*hidden_flags.secrets, *hidden_remote.secrets, *_env_secrets(env)),
+        signing_keys=_check_signing_key(merged["SIGNING_KEY"]),
     )
 
 

@@ -86,6 +86,15 @@ class IntegrityError(DjangoRcloneError):
     """A backup's bytes do not match the size or checksum its manifest recorded."""
 
 
+class UnsafeBackup(IntegrityError):
+    """A backup holds a command its restore tool would run (a shell escape, a file write); the
+    restore was stopped before the tool received it."""
+
+
+class UnsignedBackup(IntegrityError):
+    """A signing key is set and a backup's manifest is unsigned or its signature does not verify."""
+
+
 class UnsafePath(DjangoRcloneError):
     """A backup name would escape the backup directory on the remote."""
 

@@ -3,13 +3,17 @@
 Its presence is the commit record: a data object without a manifest is an orphan of a run that did
 not finish, which listing ignores and cleanup removes. ``dbrestore`` checks the stream against the
 manifest's size and SHA-256.
+
+With ``DJANGO_RCLONE["SIGNING_KEY"]`` set, the manifest also carries ``signature``: an HMAC-SHA256
+over its canonical content (every other field, including any a later version adds, see
+``signing``), so someone who can write the remote cannot forge a manifest for altered bytes.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 FORMAT = 1
@@ -34,9 +38,24 @@ class Manifest:
     host: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     format: int = FORMAT
+    #: ``hmac-sha256:<hex>`` over ``content()`` when a signing key was set at backup time, else "".
+    signature: str = ""
+
+    def content(self) -> dict[str, Any]:
+        """Every field but ``signature``, plus fields this version does not know (read from a newer
+        manifest): what the signature covers."""
+        data = {**asdict(self), **getattr(self, "_unknown", {})}
+        data.pop("signature", None)
+        return data
+
+    def with_signature(self, signature: str) -> Manifest:
+        """A copy carrying ``signature`` (fields this version does not know are kept)."""
+        signed = replace(self, signature=signature)
+        object.__setattr__(signed, "_unknown", dict(getattr(self, "_unknown", {})))
+        return signed
 
     def to_bytes(self) -> bytes:
-        return (json.dumps(asdict(self), indent=2, sort_keys=True) + "\n").encode()
+        return (json.dumps({**self.content(), "signature": self.signature}, indent=2, sort_keys=True) + "\n").encode()
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Manifest:
@@ -55,4 +74,5 @@ class Manifest:
         for key in ("name", "database", "engine", "connector", "extension"):
             if not isinstance(getattr(manifest, key), str):
                 raise ValueError(f"its {key} is {getattr(manifest, key)!r}, not a string")
+        object.__setattr__(manifest, "_unknown", {k: v for k, v in data.items() if k not in known})
         return manifest

@@ -19,11 +19,14 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from django_rclone import progress
 from django_rclone.exceptions import IncompleteDump, IntegrityError, PipelineError
 from django_rclone.sample import StreamSample
+
+if TYPE_CHECKING:
+    from django_rclone.db.base import RestoreGuard
 
 CHUNK_SIZE = 1 << 20
 STDERR_TAIL = 64 * 1024
@@ -246,12 +249,16 @@ def stream_backup(
     return StreamStats(size=size, sha256=hasher.hexdigest())
 
 
-def stream_restore(producer: Stage, consumer: Stage, expected: Expected | None = None) -> StreamStats:
+def stream_restore(
+    producer: Stage, consumer: Stage, expected: Expected | None = None, guard: RestoreGuard | None = None
+) -> StreamStats:
     """Copy ``producer`` stdout into ``consumer`` stdin, holding back the last chunk.
 
     The consumer receives its final bytes (and end of input) only after the producer exited 0 and
     the stream matched ``expected``; otherwise the consumer is stopped before it could commit, and
-    ``PipelineError`` / ``IntegrityError`` is raised.
+    ``PipelineError`` / ``IntegrityError`` is raised. With a ``guard``, its ``start()`` bytes go
+    first, every chunk is written as ``guard.feed()`` returns it (checksums are of the original
+    bytes), and ``guard.finish()`` goes last, after the checks.
     """
     assert producer.proc.stdout is not None
     assert consumer.proc.stdin is not None
@@ -263,9 +270,11 @@ def stream_restore(producer: Stage, consumer: Stage, expected: Expected | None =
     report = progress.active()
     with _supervised([(producer, "stdout"), (consumer, "stdin")]):
         bufs = (bytearray(CHUNK_SIZE), bytearray(CHUNK_SIZE))
-        pending: memoryview | None = None
+        pending: bytes | memoryview | None = None
         turn = 0
         try:
+            if guard is not None:
+                _write_all(dst, memoryview(guard.start()))
             while True:
                 buf = bufs[turn]
                 n = os.readv(src, [buf])
@@ -277,8 +286,8 @@ def stream_restore(producer: Stage, consumer: Stage, expected: Expected | None =
                 if report is not None:
                     report.update(size)
                 if pending is not None:
-                    _write_all(dst, pending)
-                pending = chunk
+                    _write_all(dst, memoryview(pending))
+                pending = chunk if guard is None else guard.feed(chunk)
                 turn ^= 1
         except BrokenPipeError:
             _close(consumer.proc.stdin)
@@ -303,7 +312,9 @@ def stream_restore(producer: Stage, consumer: Stage, expected: Expected | None =
             raise error
         try:
             if pending is not None:
-                _write_all(dst, pending)
+                _write_all(dst, memoryview(pending))
+            if guard is not None:
+                _write_all(dst, memoryview(guard.finish()))
         except BrokenPipeError:
             pass  # the consumer's exit status below tells what happened
         _close(consumer.proc.stdin)

@@ -27,6 +27,8 @@ PW = test_settings.DB_PASSWORD
 PORT = str(test_settings.MYSQL_PORT)
 CONN = ["--host=127.0.0.1", f"--port={PORT}", "--user=rclone_app", "--default-character-set=utf8mb4"]
 DUMP_DEFAULTS = ["--quick", "--no-tablespaces", "--single-transaction"]
+#: Restore flags against untrusted input; the installed MariaDB 10.11 client lists --sandbox.
+UNTRUSTED = ["--local-infile=0", "--sandbox"]
 
 
 @pytest.fixture
@@ -68,8 +70,21 @@ def test_default_dump_and_restore_argv(connectors: Any) -> None:
     assert dump == [connector.dump_cmd, *CONN, *DUMP_DEFAULTS, "rclone_test"]
     assert secret.exists()
     restore, _ = split_secret(connector.restore_argv())
-    assert restore == [connector.restore_cmd, *CONN, "rclone_test"]
+    assert restore == [connector.restore_cmd, *UNTRUSTED, *CONN, "rclone_test"]
     assert connector.extension == "sql"
+
+
+@pytest.mark.parametrize(("help_line", "sandboxed"), [("  --sandbox   Disallow commands", True), ("Usage", False)])
+def test_sandbox_only_when_the_client_lists_it(
+    connectors: Any, tmp_path: Path, help_line: str, sandboxed: bool
+) -> None:
+    """An older or MySQL client without --sandbox is not given the flag (it would refuse to start);
+    the connector then reports it unsandboxed, and the core verifies the backup before restoring."""
+    client = fake_tool(tmp_path, "mysql", help_line)
+    connector = connectors(RESTORE_CMD=client, PASSWORD="")
+    assert connector.restore_sandboxed() is sandboxed
+    assert ("--sandbox" in connector.restore_argv()) is sandboxed
+    assert "--local-infile=0" in connector.restore_argv()
 
 
 def test_password_only_in_option_file(connectors: Any) -> None:
@@ -110,7 +125,7 @@ def test_dump_cmd_restore_cmd_prefix_suffix(connectors: Any) -> None:
     assert connector.dump_argv()[:3] == ["nice", "-n", "19"]
     assert dump == ["/opt/mysql/bin/mysqldump", *CONN, *DUMP_DEFAULTS, "rclone_test", "--column-statistics=0"]
     restore, _ = split_secret(connector.restore_argv())
-    assert restore == ["mysql", *CONN, "rclone_test", "--max-allowed-packet=64M"]
+    assert restore == ["mysql", *UNTRUSTED, *CONN, "rclone_test", "--max-allowed-packet=64M"]
 
 
 def test_dump_options(connectors: Any) -> None:
@@ -151,7 +166,7 @@ def test_unix_socket_from_host(connectors: Any) -> None:
     restore, _ = split_secret(connector.restore_argv())
     expected = ["--socket=/run/mysqld/mysqld.sock", "--user=rclone_app", "--default-character-set=utf8mb4"]
     assert dump[1:4] == expected
-    assert restore[1:] == [*expected, "rclone_test"]
+    assert restore[1:] == [*UNTRUSTED, *expected, "rclone_test"]
 
 
 def test_unix_socket_from_options_only_without_tcp_host(connectors: Any) -> None:
@@ -172,7 +187,12 @@ def test_no_host_port_user_password(connectors: Any) -> None:
         *DUMP_DEFAULTS,
         "rclone_test",
     ]
-    assert connector.restore_argv() == [connector.restore_cmd, "--default-character-set=latin1", "rclone_test"]
+    assert connector.restore_argv() == [
+        connector.restore_cmd,
+        *UNTRUSTED,
+        "--default-character-set=latin1",
+        "rclone_test",
+    ]
 
 
 def test_read_default_file_is_included(connectors: Any, tmp_path: Path) -> None:

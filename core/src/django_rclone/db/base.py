@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -73,6 +74,32 @@ def database_settings(database: str) -> dict[str, Any]:
         known = ", ".join(sorted(databases)) or "none"
         raise ImproperlyConfigured(f"Database alias {database!r} is not in DATABASES (known: {known}).")
     return dict(databases[database])
+
+
+class RestoreGuard:
+    """Sees a backup on its way from the remote into the restore tool (``BaseConnector.restore_guard()``).
+
+    The core writes ``start()`` to the tool before any byte of the backup (e.g. a command that puts
+    the tool into a restricted mode), passes every chunk through ``feed()`` and writes what it
+    returns, and writes ``finish()`` after the last chunk, only once the stream matched its
+    manifest. ``feed()`` raises ``UnsafeBackup`` to stop the restore before the tool receives the
+    offending bytes. This base class passes everything through unchanged.
+    """
+
+    def start(self) -> bytes:
+        """Bytes written to the restore tool before the backup."""
+        return b""
+
+    def feed(self, chunk: memoryview) -> bytes | memoryview:
+        """What to write for ``chunk`` (return ``chunk`` itself when unchanged: no copy).
+
+        ``chunk`` is only valid during the call; keep a copy of anything held back.
+        """
+        return chunk
+
+    def finish(self) -> bytes:
+        """Bytes written after the last chunk (e.g. what ``feed()`` held back)."""
+        return b""
 
 
 class BaseConnector:
@@ -170,6 +197,30 @@ class BaseConnector:
     #: Stream the whole backup through its checksum before restoring it. For connectors whose
     #: restore cannot be stopped before it commits (the core then reads the object twice).
     verify_before_restore: bool = False
+
+    #: ``True`` when the restore tool, as this connector starts it, cannot run shell or file commands
+    #: found in a backup: a binary format with no commands (pg_restore's archives, mongorestore's),
+    #: or a text format fed to a tool in a guarded mode (``sqlite3 -safe``, ``mariadb --sandbox``,
+    #: psql's ``\\restrict``). Read through ``restore_sandboxed()``, which may decide at run time.
+    sandboxed: bool = False
+
+    def restore_sandboxed(self) -> bool:
+        """Whether the restore tool cannot execute commands from its input (default: ``sandboxed``).
+
+        A backup is untrusted input: whoever can write the remote can write it. When this returns
+        ``False`` (the default for third-party connectors), the core streams the whole backup
+        through its checksum before the restore tool receives a byte, and says so in a warning, so
+        a damaged backup never reaches a tool that could act on it. Override it to check the
+        installed tool (a version, a ``--help`` flag); it must not connect anywhere.
+        """
+        return self.sandboxed
+
+    def restore_guard(self) -> RestoreGuard | None:
+        """A ``RestoreGuard`` the core puts between the remote and the restore tool, or ``None``.
+
+        Called once per restore, after ``restore_sandboxed()``, before the tool starts.
+        """
+        return None
 
     def prepare_restore(self) -> None:
         """Run before a restore starts streaming (e.g. create an extension). Default: nothing."""
@@ -400,6 +451,29 @@ class CommandConnector(BaseConnector):
 
     def restore(self, stdin: StdinSource = None) -> subprocess.Popen[bytes]:
         return self.spawn(self.restore_argv(), self.environment("RESTORE"), stdin=stdin, stdout=subprocess.DEVNULL)
+
+    def tool_help_mentions(self, phase: Phase, tool: str, option: str, help_flag: str = "--help") -> bool:
+        """Whether ``tool help_flag`` (run as ``tool_version`` runs it) lists ``option``, e.g. whether
+        the installed client has ``--sandbox``; ``False`` when the tool cannot run. Cached per call
+        arguments for the life of the connector."""
+        cache: dict[tuple[str, str, str, str], bool] = self.__dict__.setdefault("_help_cache", {})
+        exe = str(self.option(f"{phase}_CMD") or tool)
+        key = (exe, phase, option, help_flag)
+        if key not in cache:
+            try:
+                done = subprocess.run(
+                    [exe, help_flag],
+                    capture_output=True,
+                    timeout=10,
+                    env=self.environment(phase),
+                    stdin=subprocess.DEVNULL,
+                )
+            except (OSError, subprocess.SubprocessError):
+                cache[key] = False
+            else:
+                text = (done.stdout + done.stderr).decode(errors="replace")
+                cache[key] = re.search(rf"(^|\s){re.escape(option)}(\s|=|\[|,|$)", text, re.MULTILINE) is not None
+        return cache[key]
 
     def tool_version(self, phase: Phase, tool: str, flag: str = "--version") -> str:
         """First line of ``tool --version`` (run without prefix/suffix), or "" when it cannot run."""

@@ -42,6 +42,8 @@ class DjangoDumpDataConnector(CommandConnector):
     """
 
     extension = "json"
+    #: ``loaddata`` deserializes JSON into model rows; nothing in a fixture runs as a command.
+    sandboxed = True
     dump_cmd = sys.executable
     restore_cmd = sys.executable
 

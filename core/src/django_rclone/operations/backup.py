@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from django_rclone import __version__, catalog, names, progress
+from django_rclone import __version__, catalog, names, progress, signing
 from django_rclone.conf import get_settings
 from django_rclone.db.base import BaseConnector
 from django_rclone.exceptions import DjangoRcloneError
@@ -133,6 +133,8 @@ def backup(
                     host=servername or socket.gethostname(),
                     metadata=metadata,
                 )
+                if conf.signing_keys:
+                    manifest = signing.sign(manifest, conf.signing_keys[0])
                 rclone.rcat_bytes(path + names.MANIFEST_SUFFIX, manifest.to_bytes())
             except BaseException:
                 with shield():

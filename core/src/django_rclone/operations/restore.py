@@ -9,10 +9,16 @@ from typing import Any
 
 from django.db import connections
 
-from django_rclone import catalog, names, progress
+from django_rclone import catalog, names, progress, signing
 from django_rclone.conf import RcloneSettings, get_settings
 from django_rclone.db.base import database_settings
-from django_rclone.exceptions import BackupNotFound, DjangoRcloneError, IncompatibleBackup, IntegrityError
+from django_rclone.exceptions import (
+    BackupNotFound,
+    DjangoRcloneError,
+    IncompatibleBackup,
+    IntegrityError,
+    UnsignedBackup,
+)
 from django_rclone.failures import DOWNLOAD, PREPARE, RESTORE, reached, reports_failures
 from django_rclone.interrupts import interruptible
 from django_rclone.manifest import Manifest
@@ -107,17 +113,21 @@ def prepare(
     force: bool = False,
     verify: bool = True,
     sender: Any = None,
+    allow_unsigned: bool = False,
 ) -> tuple[str, list[str]]:
     """What ``dbrestore`` settles before asking for confirmation: the backup to restore and notes
     about it. Refuses a backup that does not fit ``database`` (see ``check_compatible``); a failure
     sends ``db_restore_failed`` like a failed restore, so a nightly refresh that cannot run alerts."""
     name = select(database, input_path)
     reached(PREPARE, path=name)
-    return name, check_compatible(database, name, force, verify)
+    return name, check_compatible(database, name, force, verify, allow_unsigned)
 
 
-def check_compatible(database: str, name: str, force: bool = False, verify: bool = True) -> list[str]:
-    """Refuse (``IncompatibleBackup``) a backup that does not fit ``database`` unless ``force``.
+def check_compatible(
+    database: str, name: str, force: bool = False, verify: bool = True, allow_unsigned: bool = False
+) -> list[str]:
+    """Refuse (``IncompatibleBackup``) a backup that does not fit ``database`` unless ``force``, and
+    (``UnsignedBackup``) one that fails the ``SIGNING_KEY`` check unless ``allow_unsigned``.
 
     Returns notes worth telling the user (forced mismatches, a backup of another alias).
     """
@@ -126,7 +136,22 @@ def check_compatible(database: str, name: str, force: bool = False, verify: bool
     host = get_host()
     resolution = resolve(database, host)  # an unknown alias is the first thing to report
     _, _, manifest = _inspect(conf, rclone, name, verify)
-    return _compatibility_notes(conf, host, resolution, database, name, manifest, force)
+    notes = _signature_notes(conf, name, manifest, allow_unsigned)
+    return notes + _compatibility_notes(conf, host, resolution, database, name, manifest, force)
+
+
+def _signature_notes(conf: RcloneSettings, name: str, manifest: Manifest | None, allow_unsigned: bool) -> list[str]:
+    """With ``SIGNING_KEY`` set, refuse a backup whose manifest is missing, unsigned or badly signed
+    (``UnsignedBackup``) unless ``allow_unsigned``; then return a note saying it was let through."""
+    problem = signing.problem(manifest, conf.signing_keys)
+    if not problem:
+        return []
+    if not allow_unsigned:
+        raise UnsignedBackup(
+            f"refusing to restore {name}: {problem}. Nothing was changed; pass --allow-unsigned "
+            "(allow_unsigned=True) only if you know where this backup came from"
+        )
+    return [f"restoring despite the signature check (--allow-unsigned): {problem}"]
 
 
 def _inspect(
@@ -173,12 +198,18 @@ def restore(
     sender: Any = None,
     force: bool = False,
     connector_options: dict[str, Any] | None = None,
+    allow_unsigned: bool = False,
 ) -> RestoreResult:
     """Restore ``database`` from a backup (the newest, or ``input_path``).
 
     With a manifest, the stream's size and SHA-256 must match, and the restore tool only receives
     the end of the stream once they do. Without one (hand-copied or older backups) the restore runs
     unverified and the result carries a warning.
+
+    With ``SIGNING_KEY`` set, a backup whose manifest is missing, unsigned or not signed by one of
+    the keys is refused unless ``allow_unsigned``. A backup is untrusted input: a connector whose
+    restore tool could run commands found in it (``restore_sandboxed()`` is false) only receives
+    it after the whole object matched its manifest, read once before the restore.
 
     A backup made by another engine or connector than ``database`` uses is refused unless
     ``force``; ``connector_options`` override connector options for this run (``--no-drop``). A
@@ -193,7 +224,8 @@ def restore(
     name = select(database, input_path)
     reached(PREPARE, path=name)
     path, record, manifest = _inspect(conf, rclone, name, verify)
-    warnings = _compatibility_notes(conf, host, resolution, database, name, manifest, force)
+    warnings = _signature_notes(conf, name, manifest, allow_unsigned)
+    warnings += _compatibility_notes(conf, host, resolution, database, name, manifest, force)
     expected = None
     if manifest is None:
         warnings.append(f"{name} has no manifest: restoring without a size and checksum check")
@@ -207,7 +239,14 @@ def restore(
                 "nothing was restored (use --skip-verify to restore it anyway)"
             )
     size = manifest.size if manifest is not None else int(record.get("Size", -1))
-    if connector.verify_before_restore and expected is not None:
+    sandboxed = connector.restore_sandboxed()
+    if not sandboxed:
+        tool = f"the restore tool of {database!r} ({resolution.connector_path}) can run commands found in a backup"
+        if expected is not None:
+            warnings.append(f"{tool}: the whole backup was checked against its manifest before restoring")
+        else:
+            warnings.append(f"{tool}, and this backup is restored without a checksum check")
+    if (connector.verify_before_restore or not sandboxed) and expected is not None:
         reached(DOWNLOAD)
         progress.expect(size)
         with interruptible():
@@ -224,6 +263,7 @@ def restore(
     try:
         with interruptible():
             connector.prepare_restore()
+            guard = connector.restore_guard()
             cat = rclone.cat(path)
             try:
                 proc = host.restore(connector, database, subprocess.PIPE)
@@ -232,7 +272,7 @@ def restore(
                 raise
             try:
                 stats = stream_restore(
-                    rclone_stage(cat, "cat", rclone.secrets), tool_stage(proc, connector, "RESTORE"), expected
+                    rclone_stage(cat, "cat", rclone.secrets), tool_stage(proc, connector, "RESTORE"), expected, guard
                 )
             except DjangoRcloneError:
                 connector.restore_finished()  # its own error, if any, is the root cause

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
-from django_rclone import catalog, names, progress
+from django_rclone import catalog, names, progress, signing
 from django_rclone.conf import get_settings
 from django_rclone.exceptions import DjangoRcloneError
 from django_rclone.interrupts import interruptible
@@ -31,7 +31,8 @@ class VerifyResult:
 
 
 def verify_backup(name: str, max_age_hours: float | None = None) -> VerifyResult:
-    """Stream backup ``name`` through SHA-256 and compare size and checksum with its manifest."""
+    """Stream backup ``name`` through SHA-256 and compare size and checksum with its manifest; with
+    ``SIGNING_KEY`` set, an unsigned or badly signed manifest is a problem too."""
     conf = get_settings()
     rclone = Rclone.from_settings(conf)
     path = catalog.db_path(conf, name)
@@ -57,6 +58,9 @@ def verify_backup(name: str, max_age_hours: float | None = None) -> VerifyResult
         problems.append(f"size {stats.size} != manifest {manifest.size}")
     if stats.sha256 != manifest.sha256:
         problems.append(f"sha256 {stats.sha256[:16]}... != manifest {manifest.sha256[:16]}...")
+    unsigned = signing.problem(manifest, conf.signing_keys)
+    if unsigned:
+        problems.append(unsigned)
     if max_age_hours is not None and age > max_age_hours:
         problems.append(f"newest backup is {age:.1f} h old (limit {max_age_hours:g} h)")
     return VerifyResult(name, manifest.database, not problems, "; ".join(problems), stats.size, stats.sha256, age)

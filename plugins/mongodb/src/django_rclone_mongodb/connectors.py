@@ -66,6 +66,8 @@ class MongoDumpConnector(CommandConnector):
 
     extension = "archive"
     known_options = frozenset({"SOURCE_NAME", "AUTH_SOURCE", "AUTH_MECHANISM", "DROP", "OBJECT_CHECK"})
+    #: mongorestore reads a BSON archive of documents; it has no client-side commands to run.
+    sandboxed = True
     dump_cmd = "mongodump"
     restore_cmd = "mongorestore"
     install_hint = "the MongoDB Database Tools (package mongodb-database-tools)"

@@ -2,8 +2,11 @@
 
 Backups are plain SQL from ``--single-transaction --quick``: a consistent snapshot of InnoDB tables
 without locking writers, streamed row by row. Restores pipe that SQL into the command-line client.
-The password travels in a 0600 option file named by ``--defaults-extra-file`` (see ``option_file``
-for why not ``MYSQL_PWD``); it never appears in a command line or in the child's environment.
+A backup is untrusted input: the client runs with ``--sandbox`` where it has the option, so
+client commands in a backup (``system``, ``\\!``, ``source``...) are refused, and always with
+``--local-infile=0``. The password travels
+in a 0600 option file named by ``--defaults-extra-file`` (see ``option_file`` for why not
+``MYSQL_PWD``); it never appears in a command line or in the child's environment.
 """
 
 from __future__ import annotations
@@ -159,7 +162,19 @@ class MysqlDumpConnector(CommandConnector):
 
     def restore_args(self) -> list[str]:
         name = self.database_name()
-        return [*self.credential_args(), *self.connection_args("RESTORE"), name]
+        return [*self.credential_args(), *self.untrusted_input_args(), *self.connection_args("RESTORE"), name]
+
+    # -- untrusted input ---------------------------------------------------------------------
+    def restore_sandboxed(self) -> bool:
+        """Whether the restore client has ``--sandbox`` (MariaDB 10.5.25, 10.6.18, 10.11.8, 11.0.6 and
+        later): it then refuses ``system``/``\\!``, ``source``, ``tee`` and ``pager`` found in a
+        backup. Without it the core checks the whole backup against its manifest first."""
+        return self.tool_help_mentions("RESTORE", self.exe("RESTORE"), "--sandbox")
+
+    def untrusted_input_args(self) -> list[str]:
+        """``--local-infile=0`` (no ``LOAD DATA LOCAL INFILE`` reading this machine's files, even if
+        an option file turns it on) and ``--sandbox`` when the restore client has it."""
+        return ["--local-infile=0", *(["--sandbox"] if self.restore_sandboxed() else [])]
 
     # -- progress ----------------------------------------------------------------------------
     def estimated_size(self) -> int | None:

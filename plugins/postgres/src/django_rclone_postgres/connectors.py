@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
 
+from django_rclone.db.base import RestoreGuard
 from django_rclone_postgres.base import PostgresCommandConnector
+from django_rclone_postgres.restrict import PsqlRestrictGuard, has_restrict
 
 
 class PgDumpConnector(PostgresCommandConnector):
@@ -33,6 +35,9 @@ class PgDumpConnector(PostgresCommandConnector):
     )
     dump_cmd = "pg_dump"
     restore_cmd = "pg_restore"
+    #: pg_restore sends an archive's SQL to the server over libpq; it has no client-side commands
+    #: (no ``\\!``, no ``\\copy``), so nothing in an archive can run on this machine.
+    sandboxed = True
 
     def dump_args(self) -> list[str]:
         return [
@@ -64,6 +69,11 @@ class PgDumpSqlConnector(PostgresCommandConnector):
     Ownership and privileges are left out at dump time (a plain dump cannot skip them on restore),
     and the drops for ``DROP`` are written into the dump. psql reads the dump as a file
     (``--file=-``) so that ``--single-transaction`` wraps all of it.
+
+    psql would run meta-commands found in a backup (``\\!``, ``\\o |cmd``...). Where psql has
+    ``\\restrict`` (13.22, 14.19, 15.14, 16.10, 17.6, 18+), the restore puts it into restricted mode
+    with a per-run key first (``restrict.PsqlRestrictGuard``); with an older psql, the core checks
+    the whole backup against its manifest before psql receives a byte.
     """
 
     extension = "sql"
@@ -98,6 +108,15 @@ class PgDumpSqlConnector(PostgresCommandConnector):
         if self.if_exists:
             args.append("--if-exists")
         return [*args, *self.extension_args, *self.selection_args(), *self.connection_args(), self.dbname()]
+
+    def restore_sandboxed(self) -> bool:
+        """Whether the restore's psql has ``\\restrict`` (from ``psql --version``)."""
+        if "_psql_restricts" not in self.__dict__:
+            self.__dict__["_psql_restricts"] = has_restrict(self.tool_version("RESTORE", self.restore_cmd))
+        return bool(self.__dict__["_psql_restricts"])
+
+    def restore_guard(self) -> RestoreGuard | None:
+        return PsqlRestrictGuard() if self.restore_sandboxed() else None
 
     def restore_args(self) -> list[str]:
         args = ["--no-password", "--no-psqlrc", "--quiet", "-v", "ON_ERROR_STOP=1"]

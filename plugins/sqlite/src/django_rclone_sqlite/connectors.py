@@ -5,6 +5,13 @@ piping that SQL into ``sqlite3``. The SQL goes into a scratch database beside th
 only when the whole stream ran without error is it copied over the target with SQLite's online
 backup API, in one step. A restore therefore replaces the database exactly (no duplicate keys, no
 mix of old and new rows), and a failed or interrupted restore leaves it untouched.
+
+A backup is untrusted input. The sqlite3 shell runs dot-commands (``.shell``, ``.system``,
+``.trace FILE``...) found at the start of a line, and SQL such as ``ATTACH`` or ``writefile()`` can
+write files. A restore therefore runs the shell with ``-safe`` (after loading SpatiaLite, which
+``-safe`` would refuse), and ``DotCommandGuard`` refuses any line of the stream that starts with
+``.`` before the shell sees it: ``.dump`` never writes one (it escapes newlines in strings), and
+``-safe`` in sqlite3 3.40 still lets ``.trace FILE`` write a file.
 """
 
 from __future__ import annotations
@@ -16,8 +23,8 @@ import sys
 
 from django.core.exceptions import ImproperlyConfigured
 
-from django_rclone.db.base import CommandConnector
-from django_rclone.exceptions import IncompleteDump
+from django_rclone.db.base import CommandConnector, RestoreGuard
+from django_rclone.exceptions import IncompleteDump, UnsafeBackup
 from django_rclone.sample import StreamSample
 
 SPATIALITE_ENGINES = frozenset({"django.contrib.gis.db.backends.spatialite"})
@@ -26,6 +33,39 @@ DEFAULT_BUSY_TIMEOUT = 30.0
 #: What the sqlite3 shell writes into a ``.dump`` (not to stderr, and with exit status 0) when a
 #: query fails, e.g. ``/**** ERROR: (5) database is locked *****/``.
 _DUMP_ERROR = re.compile(rb"/\*{4} ERROR: (.*?) \*{5}/")
+
+
+_DOT_LINE = re.compile(rb"\n[ \t]*\.")
+_LEADING_DOT = re.compile(rb"[ \t]*\.")
+
+
+class DotCommandGuard(RestoreGuard):
+    """Stops a restore at the first line that starts with ``.`` (after spaces or tabs, to be safe
+    with any sqlite3 version): a sqlite3 shell dot-command, which ``.dump`` never writes."""
+
+    def __init__(self) -> None:
+        self._offset = 0
+        self._line_start = True  # only spaces or tabs since the last newline
+
+    def feed(self, chunk: memoryview) -> memoryview:
+        data = bytes(chunk)
+        if self._line_start and _LEADING_DOT.match(data):
+            self._refuse(data, 0)
+        found = _DOT_LINE.search(data)  # one pass over the chunk
+        if found is not None:
+            self._refuse(data, found.start() + 1)
+        rest = data.rstrip(b" \t")
+        self._line_start = rest.endswith(b"\n") or (not rest and self._line_start)
+        self._offset += len(data)
+        return chunk
+
+    def _refuse(self, data: bytes, at: int) -> None:
+        line = data[at : at + 60].split(b"\n", 1)[0].strip().decode(errors="replace")
+        raise UnsafeBackup(
+            f"the backup holds a sqlite3 shell command at byte {self._offset + at} ({line!r}); a .dump never "
+            "writes one, so the backup was altered. The restore was stopped before sqlite3 received it; "
+            "nothing was changed"
+        )
 
 
 class SqliteConnector(CommandConnector):
@@ -146,6 +186,8 @@ class SqliteConnector(CommandConnector):
             helper += ["--load", ext]
         for table in self.excluded():
             helper += ["--keep", table]
+        if self.restore_sandboxed():
+            helper.append("--safe")
         helper += ["--", self._check_file()]
         return [*self.words("RESTORE_PREFIX"), *helper, *self.words("RESTORE_SUFFIX")]
 
@@ -175,6 +217,13 @@ class SqliteConnector(CommandConnector):
                 )
             raise IncompleteDump(f"sqlite3 reported an error in the dump: {detail}{hint}")
         self.require_tail(sample, b"COMMIT;", "the dump's final COMMIT;")
+
+    def restore_sandboxed(self) -> bool:
+        """``True`` when the restore's sqlite3 has ``-safe`` (3.37 and later)."""
+        return self.tool_help_mentions("RESTORE", self.restore_cmd, "-safe", "-help")
+
+    def restore_guard(self) -> RestoreGuard | None:
+        return DotCommandGuard()
 
     def tool_versions(self) -> dict[str, str]:
         return {"sqlite3": self.tool_version("DUMP", self.dump_cmd, "-version")}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 
-from django_rclone.db.base import Phase
+from django_rclone.db.base import Phase, RestoreGuard
 from django_rclone.exceptions import IncompleteDump
 from django_rclone.sample import StreamSample
 from django_rclone_sqlite.connectors import SqliteConnector
@@ -76,6 +76,13 @@ class _RawFileConnector(SqliteConnector):
         size = expected_size(sample.head)
         if size is not None and size != sample.size:
             raise IncompleteDump(f"its output is {sample.size} bytes but the database file's header says {size}")
+
+    def restore_sandboxed(self) -> bool:
+        """A database file is copied, never executed: no command in it can run."""
+        return True
+
+    def restore_guard(self) -> RestoreGuard | None:
+        return None
 
     def tool_versions(self) -> dict[str, str]:
         return {"python-sqlite3": sqlite3.sqlite_version}

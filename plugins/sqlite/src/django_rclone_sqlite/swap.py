@@ -1,6 +1,7 @@
 """Restore helper, run as ``python -m django_rclone_sqlite.swap --sqlite3 CMD [--load EXT] -- TARGET``.
 
-Reads a ``.dump`` SQL stream on stdin, feeds it to ``sqlite3 -bail`` building a scratch database
+Reads a ``.dump`` SQL stream on stdin, feeds it to ``sqlite3 -bail`` (``-safe`` with ``--safe``,
+applied after the ``.load`` of extensions) building a scratch database
 next to TARGET, checks the stream ended with the dump's final ``COMMIT;``, then copies the scratch
 database over TARGET with the shell's ``.restore`` (SQLite's backup API: one step for every other
 connection, WAL included) and removes the scratch file. Only the sqlite3 shell touches databases,
@@ -47,11 +48,32 @@ def _feed(child: subprocess.Popen[bytes]) -> bytes:
     return tail
 
 
+def keep_command(args: argparse.Namespace, script: str) -> list[str]:
+    """sqlite3 for the EXCLUDE step: the script's ``ATTACH`` of the live database runs as a
+    ``-cmd`` before ``-safe`` (which refuses ATTACH in its input), like the ``.load`` of extensions."""
+    cmd = [args.sqlite3, "-bail", "-batch"]
+    for ext in args.load:
+        cmd += ["-cmd", f".load {ext}"]
+    first = script.split("\n", 1)[0]
+    if first.startswith("ATTACH "):
+        cmd += ["-cmd", first]
+    if args.safe:
+        cmd.append("-safe")
+    return cmd
+
+
+def _body(script: str) -> str:
+    """The script without its leading ``ATTACH`` line (given to ``keep_command`` instead)."""
+    first, _, rest = script.partition("\n")
+    return rest if first.startswith("ATTACH ") else script
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m django_rclone_sqlite.swap")
     parser.add_argument("--sqlite3", default="sqlite3")
     parser.add_argument("--load", action="append", default=[])
     parser.add_argument("--keep", action="append", default=[], help="a table to keep as it is in TARGET (EXCLUDE)")
+    parser.add_argument("--safe", action="store_true", help="run sqlite3 with -safe after loading extensions")
     parser.add_argument("target")
     args = parser.parse_args(argv)
     target = Path(args.target)
@@ -64,7 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [args.sqlite3, "-bail", "-batch"]
         for ext in args.load:
             cmd += ["-cmd", f".load {ext}"]
-        child = subprocess.Popen([*cmd, str(scratch)], stdin=subprocess.PIPE)
+        if args.safe:
+            cmd.append("-safe")  # after the -cmd .load options: sqlite3 applies them in order
+        # SpatiaLite's file functions (BlobToFile, ExportSHP...) exist only with SPATIALITE_SECURITY=relaxed.
+        env = {k: v for k, v in os.environ.items() if k != "SPATIALITE_SECURITY"}
+        child = subprocess.Popen([*cmd, str(scratch)], stdin=subprocess.PIPE, env=env)
         try:
             tail = _feed(child)
         except BrokenPipeError:
@@ -83,7 +109,12 @@ def main(argv: list[str] | None = None) -> int:
         if script:
             # Excluded tables: carried over from the live database into the scratch one, so the
             # swap below leaves them as they are.
-            keep = subprocess.run([*cmd, str(scratch)], input=script.encode(), stdout=subprocess.DEVNULL)
+            keep = subprocess.run(
+                [*keep_command(args, script), str(scratch)],
+                input=_body(script).encode(),
+                stdout=subprocess.DEVNULL,
+                env=env,
+            )
             if keep.returncode != 0:
                 print(f"keeping the excluded tables failed; {target} was not changed", file=sys.stderr)
                 return keep.returncode

@@ -32,6 +32,11 @@ class Command(RcloneCommand):
             help="Restore a backup made by another engine or connector than the target alias uses.",
         )
         parser.add_argument(
+            "--allow-unsigned",
+            action="store_true",
+            help="With SIGNING_KEY set: restore a backup whose manifest is unsigned or badly signed anyway.",
+        )
+        parser.add_argument(
             "-r",
             "--no-drop",
             action="store_true",
@@ -47,6 +52,7 @@ class Command(RcloneCommand):
             force=options["force"],
             verify=not options["skip_verify"],
             sender=type(self),
+            allow_unsigned=options["allow_unsigned"],
         )
         question = f"Restore database {database!r} from {name}?"
         for note in notes:
@@ -61,6 +67,7 @@ class Command(RcloneCommand):
                 sender=type(self),
                 force=options["force"],
                 connector_options={"DROP": False} if options["no_drop"] else None,
+                allow_unsigned=options["allow_unsigned"],
             )
         for warning in result.warnings:
             self.warn(warning)

@@ -88,7 +88,8 @@ class Command(RcloneCommand):
             database_settings(options["database"])  # an unknown alias: one line naming the known ones
         entries = list_backups(options["database"], limit=options["limit"], with_manifests=options["json"])
         if options["json"]:
-            self.stdout.write(json.dumps([entry.to_dict() for entry in entries], indent=2))
+            keys = get_settings().signing_keys
+            self.stdout.write(json.dumps([entry.to_dict(keys) for entry in entries], indent=2))
             return
         if not entries:
             self.info("No backups found.")

@@ -1,0 +1,109 @@
+"""The connector contract for untrusted backups: a restore tool that is not declared sandboxed
+receives a backup only after all of it matched its manifest, and a ``RestoreGuard`` sees (and can
+stop) every byte before the tool does. Real rclone, stand-in tools."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from django_rclone.db.base import RestoreGuard
+from django_rclone.exceptions import UnsafeBackup
+from tests.forge import newest_object
+from tests.standins.connector import StandinConnector
+
+pytestmark = pytest.mark.usefixtures("no_stray_processes")
+
+UNGUARDED = "tests.standins.connector.UnguardedStandinConnector"
+GUARDED = "tests.core.test_untrusted_restore.GuardedStandinConnector"
+Settings = Callable[..., None]
+
+
+class RefuseMarker(RestoreGuard):
+    """Stops the stream at the bytes ``EVIL``; frames what it passes with a preamble and a trailer."""
+
+    def start(self) -> bytes:
+        return b"<start>"
+
+    def feed(self, chunk: memoryview) -> bytes | memoryview:
+        if b"EVIL" in bytes(chunk):
+            raise UnsafeBackup("the backup holds EVIL; nothing was restored")
+        return chunk
+
+    def finish(self) -> bytes:
+        return b"<end>"
+
+
+class GuardedStandinConnector(StandinConnector):
+    def restore_guard(self) -> RestoreGuard | None:
+        return RefuseMarker()
+
+
+def configure(rclone_settings: Settings, connector: str, tmp_path: Path, size: int) -> tuple[Path, Path]:
+    out, pids = tmp_path / "restored.bin", tmp_path / "restore-pids"
+    rclone_settings(
+        CONNECTORS={
+            "default": {
+                "CONNECTOR": connector,
+                "DUMP_ARGS": ["--size", str(size)],
+                "RESTORE_ARGS": ["--out", str(out), "--pidfile", str(pids)],
+            }
+        }
+    )
+    return out, pids
+
+
+def test_unsandboxed_tool_never_sees_a_backup_that_fails_its_checksum(
+    rclone_settings: Settings, remote: Path, tmp_path: Path
+) -> None:
+    out, pids = configure(rclone_settings, UNGUARDED, tmp_path, 5_000_000)
+    call_command("dbbackup", verbosity=0)
+    obj = newest_object(remote)
+    data = bytearray(obj.read_bytes())
+    data[100] ^= 0xFF  # same size, early in the stream
+    obj.write_bytes(bytes(data))
+    with pytest.raises(CommandError, match="checked before restoring"):
+        call_command("dbrestore", "--noinput", verbosity=0)
+    assert not pids.exists(), "the restore tool was started for a backup that failed its checksum"
+    assert not out.exists()
+
+
+def test_unsandboxed_tool_restores_a_good_backup_with_a_warning(
+    rclone_settings: Settings, tmp_path: Path, expected_payload: Callable[[int], bytes]
+) -> None:
+    out, _ = configure(rclone_settings, UNGUARDED, tmp_path, 3_000_000)
+    call_command("dbbackup", verbosity=0)
+    err = io.StringIO()
+    call_command("dbrestore", "--noinput", stderr=err)
+    assert out.read_bytes() == expected_payload(3_000_000)
+    assert "can run commands found in a backup" in err.getvalue()
+
+
+def test_guard_frames_the_stream_and_checksums_cover_the_original(
+    rclone_settings: Settings, tmp_path: Path, expected_payload: Callable[[int], bytes]
+) -> None:
+    out, _ = configure(rclone_settings, GUARDED, tmp_path, 3_000_000)
+    call_command("dbbackup", verbosity=0)
+    err = io.StringIO()
+    call_command("dbrestore", "--noinput", stderr=err)
+    assert out.read_bytes() == b"<start>" + expected_payload(3_000_000) + b"<end>"
+    assert "can run commands" not in err.getvalue()
+
+
+def test_guard_stops_the_restore_before_the_tool_gets_the_bytes(
+    rclone_settings: Settings, remote: Path, tmp_path: Path
+) -> None:
+    out, pids = configure(rclone_settings, GUARDED, tmp_path, 3_000_000)
+    call_command("dbbackup", verbosity=0)
+    obj = newest_object(remote)
+    data = bytearray(obj.read_bytes())
+    data[2_000_000:2_000_004] = b"EVIL"
+    obj.write_bytes(bytes(data))
+    with pytest.raises(CommandError, match="holds EVIL"):
+        call_command("dbrestore", "--noinput", "--skip-verify", verbosity=0)
+    assert pids.exists()  # the tool ran, and was stopped before end of input
+    assert not out.exists()
