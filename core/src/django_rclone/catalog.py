@@ -43,6 +43,11 @@ class BackupEntry:
         return self.manifest.sha256 if self.manifest else None
 
     @property
+    def kind(self) -> str | None:
+        """``"backup"`` or ``"pre-restore"`` (from the manifest; ``None`` without a loaded manifest)."""
+        return self.manifest.kind if self.manifest else None
+
+    @property
     def created(self) -> str:
         """When the backup started, from its name: ISO 8601 in UTC."""
         return self.timestamp.astimezone(timezone.utc).isoformat(timespec="seconds")
@@ -70,6 +75,7 @@ class BackupEntry:
             "host": m.host if m else None,
             "django_rclone_version": m.django_rclone_version if m else None,
             "tool_versions": dict(m.tool_versions) if m else None,
+            "kind": m.kind if m else None,
         }
 
 

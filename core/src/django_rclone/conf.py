@@ -42,6 +42,8 @@ DEFAULTS: dict[str, Any] = {
     # Monitoring pings (see pings.py): {"backup": URL or {"start"/"success"/"failure": URL}}.
     "PING_URLS": {},
     "PING_TIMEOUT": 10,
+    # Days retention keeps the undo backups dbrestore takes before replacing a database.
+    "PRE_RESTORE_KEEP_DAYS": 7,
 }
 
 TEMPLATE_FIELDS = frozenset({"database", "datetime", "ext", "servername"})
@@ -99,6 +101,7 @@ class RcloneSettings:
     remote_display: str = ""
     #: Secret values from REMOTE and RCLONE_FLAGS (now in ``rclone_env``), scrubbed from messages.
     secrets: tuple[str, ...] = ()
+    pre_restore_keep_days: float = 7.0
 
 
 def _fail(key: str, problem: str, fix: str) -> ImproperlyConfigured:
@@ -204,6 +207,17 @@ def _check_chunk_size(value: Any) -> str | None:
     )
 
 
+def _check_keep_days(value: Any) -> float:
+    """``PRE_RESTORE_KEEP_DAYS``: a number of days, 0 or more (0: removed by the next cleanup)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise _fail(
+            "PRE_RESTORE_KEEP_DAYS",
+            f"is {value!r}",
+            "use a number of days, 0 or more, for which retention keeps the undo backups dbrestore takes",
+        )
+    return float(value)
+
+
 def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
     """Validate a ``DJANGO_RCLONE`` mapping and return typed settings."""
     if raw is None:
@@ -285,6 +299,7 @@ def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
         ping_timeout=parse_timeout(merged["PING_TIMEOUT"]),
         remote_display=secrecy.redact_remote(remote),
         secrets=(*hidden_flags.secrets, *hidden_remote.secrets, *_env_secrets(env)),
+        pre_restore_keep_days=_check_keep_days(merged["PRE_RESTORE_KEEP_DAYS"]),
     )
 
 

@@ -15,6 +15,14 @@ from typing import Any
 FORMAT = 1
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
+#: ``Manifest.kind`` of an ordinary backup (``dbbackup``, the API, a schedule).
+KIND_BACKUP = "backup"
+#: ``Manifest.kind`` of the backup ``dbrestore`` takes of a database just before replacing it (the
+#: undo backup). Never picked as "the newest" by a plain ``dbrestore``, kept by retention for
+#: ``PRE_RESTORE_KEEP_DAYS`` and never counted against the policy of ordinary backups.
+KIND_PRE_RESTORE = "pre-restore"
+KINDS = (KIND_BACKUP, KIND_PRE_RESTORE)
+
 
 @dataclass(frozen=True)
 class Manifest:
@@ -34,6 +42,13 @@ class Manifest:
     host: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     format: int = FORMAT
+    #: ``"backup"``, or ``"pre-restore"`` for the undo backup ``dbrestore`` takes first. Manifests
+    #: written before this field existed read as ``"backup"``.
+    kind: str = KIND_BACKUP
+
+    @property
+    def pre_restore(self) -> bool:
+        return self.kind == KIND_PRE_RESTORE
 
     def to_bytes(self) -> bytes:
         return (json.dumps(asdict(self), indent=2, sort_keys=True) + "\n").encode()

@@ -37,6 +37,12 @@ class Command(RcloneCommand):
             action="store_true",
             help="Do not drop existing objects first; restore into a database without them (PostgreSQL).",
         )
+        parser.add_argument(
+            "--no-undo-backup",
+            action="store_true",
+            help="Do not back up the current database first (by default a pre-restore backup is taken, "
+            "and the command that restores it is printed).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options["verbosity"]
@@ -51,7 +57,9 @@ class Command(RcloneCommand):
         question = f"Restore database {database!r} from {name}?"
         for note in notes:
             question += f" Note: {note}."
-        if not self.confirm(f"{question} Its current contents will be replaced.", options["noinput"]):
+        question += " Its current contents will be replaced"
+        question += "." if options["no_undo_backup"] else " (a pre-restore undo backup of them is taken first)."
+        if not self.confirm(question, options["noinput"]):
             raise CommandError("Restore cancelled.")
         with progress.shown(self, f"Restoring {database!r}"):
             result = restore(
@@ -61,6 +69,7 @@ class Command(RcloneCommand):
                 sender=type(self),
                 force=options["force"],
                 connector_options={"DROP": False} if options["no_drop"] else None,
+                undo_backup=not options["no_undo_backup"],
             )
         for warning in result.warnings:
             self.warn(warning)
@@ -69,3 +78,5 @@ class Command(RcloneCommand):
             f"Restored database {result.database!r} from {result.name} "
             f"({human_size(result.size)}, {result.duration:.1f}s, checksum {check})"
         )
+        if result.undo_command:
+            self.info(f"Undo backup: {result.undo} (pre-restore). To undo this restore, run: {result.undo_command}")
