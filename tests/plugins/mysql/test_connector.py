@@ -68,7 +68,7 @@ def test_default_dump_and_restore_argv(connectors: Any) -> None:
     assert dump == [connector.dump_cmd, *CONN, *DUMP_DEFAULTS, "rclone_test"]
     assert secret.exists()
     restore, _ = split_secret(connector.restore_argv())
-    assert restore == [connector.restore_cmd, *CONN, "rclone_test"]
+    assert restore == [connector.restore_cmd, *CONN, "--one-database", "rclone_test"]
     assert connector.extension == "sql"
 
 
@@ -110,7 +110,7 @@ def test_dump_cmd_restore_cmd_prefix_suffix(connectors: Any) -> None:
     assert connector.dump_argv()[:3] == ["nice", "-n", "19"]
     assert dump == ["/opt/mysql/bin/mysqldump", *CONN, *DUMP_DEFAULTS, "rclone_test", "--column-statistics=0"]
     restore, _ = split_secret(connector.restore_argv())
-    assert restore == ["mysql", *CONN, "rclone_test", "--max-allowed-packet=64M"]
+    assert restore == ["mysql", *CONN, "--one-database", "rclone_test", "--max-allowed-packet=64M"]
 
 
 def test_dump_options(connectors: Any) -> None:
@@ -151,7 +151,7 @@ def test_unix_socket_from_host(connectors: Any) -> None:
     restore, _ = split_secret(connector.restore_argv())
     expected = ["--socket=/run/mysqld/mysqld.sock", "--user=rclone_app", "--default-character-set=utf8mb4"]
     assert dump[1:4] == expected
-    assert restore[1:] == [*expected, "rclone_test"]
+    assert restore[1:] == [*expected, "--one-database", "rclone_test"]
 
 
 def test_unix_socket_from_options_only_without_tcp_host(connectors: Any) -> None:
@@ -172,7 +172,7 @@ def test_no_host_port_user_password(connectors: Any) -> None:
         *DUMP_DEFAULTS,
         "rclone_test",
     ]
-    assert connector.restore_argv() == [connector.restore_cmd, "--default-character-set=latin1", "rclone_test"]
+    assert connector.restore_argv() == [connector.restore_cmd, "--default-character-set=latin1", "--one-database", "rclone_test"]
 
 
 def test_read_default_file_is_included(connectors: Any, tmp_path: Path) -> None:
