@@ -2,8 +2,9 @@
 
 ``STANDIN_RCLONE_FAIL=rcat:K`` makes ``rcat`` read K bytes then exit 1 (the remote went away
 mid-upload); ``cat:K`` makes ``cat`` write K bytes of the real object then exit 1, and
-``cat-hang:K`` write K bytes then hang until it is killed (to interrupt a restore mid-stream). An
-object shorter than K bytes (a manifest) is read normally.
+``cat-hang:K`` write K bytes then hang until it is killed (to interrupt a restore mid-stream; it
+creates the file named by ``STANDIN_RCLONE_HANG_MARK``, if set, once it hangs). An object shorter
+than K bytes (a manifest) is read normally.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ def main() -> int:
             proc.kill()
             proc.wait()
             if mode == "cat-hang":
+                mark = os.environ.get("STANDIN_RCLONE_HANG_MARK")
+                if mark:
+                    open(mark, "w").close()  # noqa: SIM115 - an empty marker file
                 while True:
                     time.sleep(1)
             sys.stderr.write(f"standin-rclone: read error after {k} bytes\n")

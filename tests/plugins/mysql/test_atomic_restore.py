@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.core.conftest import fake_rclone, start
+from tests.core.conftest import fake_rclone, start, wait_for
 from tests.plugins.mysql.test_roundtrip import ALIAS, populate, run_sql, snapshot
 from tests.servers.mariadb import DATABASE, LIVE_ONLY_USER, MariaDB
 from tests.testapp.models import Author, Note
@@ -99,15 +99,22 @@ def test_rclone_dying_mid_restore_changes_nothing(
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_restore_changes_nothing(
-    mysql_db: str, remote: Path, mariadb_server: MariaDB, fake_rclone: Callable[[str], str], sig: signal.Signals
+    mysql_db: str,
+    remote: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mariadb_server: MariaDB,
+    fake_rclone: Callable[[str], str],
+    sig: signal.Signals,
 ) -> None:
     backup, changed = backed_up_then_changed(remote)
     wrapper = fake_rclone(f"cat-hang:{mid_note(backup.read_bytes())}")
+    mark = tmp_path / "hanging"
+    monkeypatch.setenv("STANDIN_RCLONE_HANG_MARK", str(mark))
     proc = start(["dbrestore", "-d", ALIAS, "--noinput"], {"REMOTE": str(remote), "RCLONE_BINARY": wrapper})
-    deadline = time.monotonic() + 60
-    while not past_the_authors(mariadb_server) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(1.0)
+    wait_for(mark.exists, timeout=120)
+    time.sleep(1.0)  # the client works through what it received: the author table is restored
+    assert past_the_authors(mariadb_server)
     proc.send_signal(sig)
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode != 0
