@@ -29,9 +29,7 @@ PG = [pytest.mark.postgres, pytest.mark.integration]
 #: (alias fixture, connector option for the alias or None, the statement that starts the notes' rows)
 ENGINES = [
     pytest.param(("sqlite_db", None, b"INSERT INTO testapp_note VALUES("), id="sqlite"),
-    pytest.param(
-        ("pg_db", "django_rclone_postgres.connectors.PgDumpConnector", None), id="postgres-custom", marks=PG
-    ),
+    pytest.param(("pg_db", "django_rclone_postgres.connectors.PgDumpConnector", None), id="postgres-custom", marks=PG),
     pytest.param(
         ("pg_db", "django_rclone_postgres.connectors.PgDumpSqlConnector", b"COPY public.testapp_note "),
         id="postgres-sql",

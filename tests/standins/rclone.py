@@ -44,7 +44,7 @@ def main() -> int:
             if mode == "cat-hang":
                 mark = os.environ.get("STANDIN_RCLONE_HANG_MARK")
                 if mark:
-                    open(mark, "w").close()  # noqa: SIM115 - an empty marker file
+                    open(mark, "w").close()
                 while True:
                     time.sleep(1)
             sys.stderr.write(f"standin-rclone: read error after {k} bytes\n")

@@ -65,7 +65,9 @@ def assert_unchanged(changed: list[Any], server: MariaDB) -> None:
     assert shadows(server) == []
 
 
-def test_altered_row_fails_the_checksum_and_changes_nothing(mysql_db: str, remote: Path, mariadb_server: MariaDB) -> None:
+def test_altered_row_fails_the_checksum_and_changes_nothing(
+    mysql_db: str, remote: Path, mariadb_server: MariaDB
+) -> None:
     backup, changed = backed_up_then_changed(remote)
     data = bytearray(backup.read_bytes())
     data[mid_note(data) + 6] = ord("X")  # still valid SQL: a different row value
@@ -171,10 +173,11 @@ def test_kept_table_foreign_key_points_at_the_new_table(
     populate()
     call_command("dbbackup", "--database", ALIAS, verbosity=0)
     call_command("dbrestore", "--database", ALIAS, "--noinput", verbosity=0)
-    (row,) = mariadb_server.sql(
+    query = (
         "SELECT REFERENCED_TABLE_SCHEMA, REFERENCED_TABLE_NAME FROM information_schema.KEY_COLUMN_USAGE "
-        f"WHERE TABLE_SCHEMA = '{DATABASE}' AND TABLE_NAME = 'testapp_book' AND REFERENCED_TABLE_NAME IS NOT NULL"
-    ).splitlines()
+        "WHERE TABLE_SCHEMA = 'rclone_test' AND TABLE_NAME = 'testapp_book' AND REFERENCED_TABLE_NAME IS NOT NULL"
+    )
+    (row,) = mariadb_server.sql(query).splitlines()
     assert row.split("\t") == [DATABASE, "testapp_author"]
     assert shadows(mariadb_server) == []
 

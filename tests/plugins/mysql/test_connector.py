@@ -172,7 +172,12 @@ def test_no_host_port_user_password(connectors: Any) -> None:
         *DUMP_DEFAULTS,
         "rclone_test",
     ]
-    assert connector.restore_argv() == [connector.restore_cmd, "--default-character-set=latin1", "--one-database", "rclone_test"]
+    assert connector.restore_argv() == [
+        connector.restore_cmd,
+        "--default-character-set=latin1",
+        "--one-database",
+        "rclone_test",
+    ]
 
 
 def test_read_default_file_is_included(connectors: Any, tmp_path: Path) -> None:

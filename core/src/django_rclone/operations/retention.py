@@ -108,9 +108,7 @@ def plan(
     undo_cutoff = moment - timedelta(days=conf.pre_restore_keep_days)
     for entry in undo:
         if entry.name not in protected and entry.timestamp <= undo_cutoff:
-            doomed.append(
-                Doomed(entry, f"pre-restore undo backup older than {conf.pre_restore_keep_days:g} days")
-            )
+            doomed.append(Doomed(entry, f"pre-restore undo backup older than {conf.pre_restore_keep_days:g} days"))
     cutoff = moment - ORPHAN_GRACE
     for entry in entries:
         if not entry.committed and entry.name not in protected and entry.timestamp < cutoff:

@@ -26,6 +26,7 @@ Tables that exist live but not in the backup are left as they are, as the plain 
 ``drop()`` removes the shadow database on every path.
 """
 
+# ruff: noqa: S608 - every name and value in the SQL built here goes through ident() / literal()
 from __future__ import annotations
 
 import contextlib
@@ -65,8 +66,9 @@ def ident(name: str) -> str:
 
 
 def literal(value: str) -> str:
-    """``value`` as a quoted string literal."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    """``value`` as a string literal: a hex literal, which no ``sql_mode`` (``NO_BACKSLASH_ESCAPES``)
+    or character in the value can change the meaning of."""
+    return f"_utf8mb4 X'{value.encode().hex()}'"
 
 
 def grant_pattern(database: str) -> str:
@@ -217,7 +219,10 @@ class Shadow:
                 ) from exc
 
     def _objects(self, schema: str) -> dict[str, str]:
-        rows = self._q(f"SELECT TABLE_NAME AS n, TABLE_TYPE AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = {literal(schema)}")
+        rows = self._q(
+            "SELECT TABLE_NAME AS n, TABLE_TYPE AS t FROM information_schema.TABLES "
+            f"WHERE TABLE_SCHEMA = {literal(schema)}"
+        )
         return {str(r["n"]): str(r["t"]) for r in rows}
 
     def _plan(self) -> _SwapPlan:
@@ -334,7 +339,9 @@ class Shadow:
         return found
 
     def _events(self) -> list[_Created]:
-        rows = self._q(f"SELECT EVENT_NAME AS n FROM information_schema.EVENTS WHERE EVENT_SCHEMA = {literal(self.name)}")
+        rows = self._q(
+            f"SELECT EVENT_NAME AS n FROM information_schema.EVENTS WHERE EVENT_SCHEMA = {literal(self.name)}"
+        )
         found = []
         for row in rows:
             name = str(row["n"])
