@@ -167,11 +167,13 @@ class BaseConnector:
         raise NotImplementedError(f"{type(self).__name__} does not implement restore()")
 
     #: Stream the whole backup through its checksum before restoring it. For connectors whose
-    #: restore cannot be stopped before it commits (the core then reads the object twice).
+    #: restore cannot be stopped before it commits (the core then reads the object twice). May be
+    #: set per instance (the MySQL connector does, from its ``ATOMIC_RESTORE`` option).
     verify_before_restore: bool = False
 
     def prepare_restore(self) -> None:
-        """Run before a restore starts streaming (e.g. create an extension). Default: nothing."""
+        """Run before a restore starts streaming (e.g. create an extension, or a scratch database to
+        restore into). Raise to abort: nothing has been streamed yet. Default: nothing."""
 
     def dump_finished(self) -> dict[str, Any]:
         """Called once the dump exited 0 and every byte was uploaded, before the manifest is written.
@@ -181,7 +183,9 @@ class BaseConnector:
         return {}
 
     def restore_finished(self) -> None:
-        """Called once the restore process exited 0 (and after a failed one); raise to fail the restore."""
+        """Called once the restore process ended, whether it exited 0 or failed (or was stopped by the
+        core). A connector that restores somewhere else first commits here, and only when its own
+        process exited 0 (keep the ``Popen`` from ``restore()``). Raise to fail the restore."""
 
     def tool_versions(self) -> dict[str, str]:
         """Versions of the tools this connector runs, recorded in the backup's manifest."""
@@ -208,7 +212,9 @@ class BaseConnector:
 
     def cleanup(self) -> None:
         """Called by the core once every process of a backup or restore has ended, on every path
-        (success, failure, interruption). Removes the private files made by ``secret_file()``."""
+        (success, failure, interruption), with SIGINT/SIGTERM ignored while it runs. Remove scratch
+        resources here (call ``super().cleanup()``); must not raise. Removes the private files made
+        by ``secret_file()``."""
         for folder in self._private_dirs:
             shutil.rmtree(folder, ignore_errors=True)
         self._private_dirs.clear()

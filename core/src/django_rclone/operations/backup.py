@@ -142,7 +142,8 @@ def backup(
                     _discard(rclone, path)
                 raise
     finally:
-        connector.cleanup()
+        with shield():  # a second Ctrl-C must not stop a connector's cleanup half-way
+            connector.cleanup()
     result = BackupResult(
         database=database,
         name=name,

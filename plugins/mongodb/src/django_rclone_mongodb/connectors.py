@@ -53,8 +53,13 @@ class MongoDumpConnector(CommandConnector):
         for one run.
 
     A restore only touches the alias's own database: mongorestore gets ``--nsInclude=<db>.*``.
+    mongorestore commits collection by collection (``--drop`` is per collection), so the whole
+    archive is checked against its manifest before mongorestore receives a byte
+    (``verify_before_restore``): a damaged or cut download never starts a restore.
     """
 
+    #: mongorestore applies the archive as it reads it; a stopped restore cannot be rolled back.
+    verify_before_restore = True
     extension = "archive"
     known_options = frozenset({"SOURCE_NAME", "AUTH_SOURCE", "AUTH_MECHANISM", "DROP", "OBJECT_CHECK"})
     dump_cmd = "mongodump"
