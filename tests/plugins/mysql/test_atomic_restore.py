@@ -195,3 +195,61 @@ def test_views_are_restored_over_the_new_tables(mysql_db: str, remote: Path, mar
     finally:
         run_sql("DROP VIEW IF EXISTS rclone_names")
     assert shadows(mariadb_server) == []
+
+
+TRIGGER = "CREATE TRIGGER rclone_author_bi BEFORE INSERT ON testapp_author FOR EACH ROW SET NEW.bio = UPPER(NEW.bio)"
+
+
+def triggers(server: MariaDB) -> list[str]:
+    return server.sql(
+        f"SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '{DATABASE}'"  # noqa: S608
+    ).split()
+
+
+def test_live_triggers_are_replaced_by_the_backups(mysql_db: str, remote: Path, mariadb_server: MariaDB) -> None:
+    """A table with triggers cannot move between databases: the swap must still replace it."""
+    run_sql("DROP TRIGGER IF EXISTS rclone_author_bi", TRIGGER)
+    try:
+        populate()
+        call_command("dbbackup", "--database", ALIAS, verbosity=0)
+        Author.objects.using(ALIAS).create(name="Carol")
+        call_command("dbrestore", "--database", ALIAS, "--noinput", verbosity=0)
+        assert sorted(Author.objects.using(ALIAS).values_list("name", flat=True)) == ["Ada", "Bob"]
+        assert triggers(mariadb_server) == ["rclone_author_bi"]
+        Author.objects.using(ALIAS).create(name="Dan", bio="shout")
+        assert Author.objects.using(ALIAS).get(name="Dan").bio == "SHOUT"
+    finally:
+        run_sql("DROP TRIGGER IF EXISTS rclone_author_bi")
+    assert shadows(mariadb_server) == []
+
+
+def test_swap_blocked_by_a_lock_changes_nothing(
+    mysql_db: str, remote: Path, mariadb_server: MariaDB, rclone_settings: Any
+) -> None:
+    """Another session holding a live table: the swap gives up after SWAP_LOCK_TIMEOUT, and the live
+    trigger it dropped to make way is back."""
+    import MySQLdb
+
+    run_sql("DROP TRIGGER IF EXISTS rclone_author_bi", TRIGGER)
+    holder = None
+    try:
+        backed_up_then_changed(remote)
+        changed = snapshot()
+        rclone_settings(CONNECTORS={ALIAS: {"SWAP_LOCK_TIMEOUT": 1}})
+        holder = MySQLdb.connect(unix_socket=mariadb_server.socket, user="root", database=DATABASE)
+        cursor = holder.cursor()
+        cursor.execute("BEGIN")
+        cursor.execute("SELECT COUNT(*) FROM testapp_author")  # a metadata lock until ROLLBACK
+        cursor.fetchall()
+        with pytest.raises(CommandError) as caught:
+            call_command("dbrestore", "--database", ALIAS, "--noinput", "--no-undo-backup", verbosity=0)
+        assert "failed, so nothing was changed" in str(caught.value)
+        assert "Lock wait timeout" in str(caught.value)
+        assert triggers(mariadb_server) == ["rclone_author_bi"]
+    finally:
+        if holder is not None:
+            holder.rollback()
+            holder.close()
+        run_sql("DROP TRIGGER IF EXISTS rclone_author_bi")
+    assert snapshot() == changed
+    assert shadows(mariadb_server) == []

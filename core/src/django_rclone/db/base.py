@@ -29,6 +29,9 @@ from django_rclone.exceptions import DjangoRcloneError
 StdinSource = IO[bytes] | int | None
 Phase = Literal["DUMP", "RESTORE"]
 
+#: Option values ``BaseConnector.flag()`` reads as false.
+_FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
+
 #: Keys of a per-alias options dict that override the matching DATABASES keys.
 CONNECTION_KEYS = ("NAME", "USER", "PASSWORD", "HOST", "PORT")
 
@@ -127,6 +130,14 @@ class BaseConnector:
         """Return a setting for this alias: per-alias option first, then DATABASES, then ``default``."""
         value = self.settings.get(key)
         return default if value is None else value
+
+    def flag(self, key: str, default: bool) -> bool:
+        """A boolean option; strings such as ``"false"``, ``"0"``, ``"no"`` or ``"off"`` count as false
+        (settings read from the environment are strings)."""
+        value = self.option(key, default)
+        if isinstance(value, str):
+            return value.strip().lower() not in _FALSE_WORDS
+        return bool(value)
 
     @property
     def engine(self) -> str:

@@ -18,7 +18,6 @@ from django_rclone.db.base import CommandConnector
 from django_rclone_mongodb import address, yaml_config
 
 CONFIG_FILENAME = "mongo-tools.yaml"
-_FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
 
 
 def _escape_pattern(name: str) -> str:
@@ -134,13 +133,6 @@ class MongoDumpConnector(CommandConnector):
                 "(the MongoDB database to back up)."
             )
         return name
-
-    def flag(self, key: str, default: bool) -> bool:
-        """A boolean option; strings such as "false", "0" or "off" count as False."""
-        value = self.option(key, default)
-        if isinstance(value, str):
-            return value.strip().lower() not in _FALSE_WORDS
-        return bool(value)
 
     # -- argv --------------------------------------------------------------------------------
     def config_file(self) -> str:

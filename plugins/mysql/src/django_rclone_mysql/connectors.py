@@ -44,6 +44,9 @@ class MysqlDumpConnector(CommandConnector):
       swap its tables in with one ``RENAME TABLE`` (see ``django_rclone_mysql.shadow``); the user
       needs the right to create and drop those databases. ``False`` restores straight into the live
       database, statement by statement, after the whole backup was checked against its manifest.
+    - ``SWAP_LOCK_TIMEOUT`` (``60``): seconds the atomic swap waits for other sessions' locks on the
+      live tables (1 to 300); when they are not released in time the restore fails and nothing is
+      changed.
     """
 
     extension = "sql"
@@ -67,7 +70,7 @@ class MysqlDumpConnector(CommandConnector):
     @property
     def atomic_restore(self) -> bool:
         """``ATOMIC_RESTORE`` (default ``True``): restore through a shadow database."""
-        return bool(self.option("ATOMIC_RESTORE", True))
+        return self.flag("ATOMIC_RESTORE", True)
 
     # -- arguments ---------------------------------------------------------------------------
     def exe(self, phase: Phase) -> str:
@@ -134,6 +137,16 @@ class MysqlDumpConnector(CommandConnector):
         args += [f"--ignore-table={name}.{table}" for table in self.excluded()]
         return [*args, name]
 
+    def swap_lock_timeout(self) -> int:
+        """``SWAP_LOCK_TIMEOUT``: whole seconds from 1 to 300 (default 60)."""
+        value = self.option("SWAP_LOCK_TIMEOUT", 60)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 300:
+            raise ImproperlyConfigured(
+                f"Connector option SWAP_LOCK_TIMEOUT for database {self.database!r} is {value!r}; "
+                "use a whole number of seconds from 1 to 300."
+            )
+        return value
+
     def restore_target(self) -> str:
         """The database the client restores into: the shadow during an atomic restore, else ``NAME``."""
         return self._shadow.name if self._shadow is not None else self.database_name()
@@ -154,7 +167,13 @@ class MysqlDumpConnector(CommandConnector):
         """Create the shadow database (the privilege probe); nothing live is touched."""
         if not self.atomic_restore:
             return
-        self._shadow = Shadow(live=self.database_name(), run=self.run_sql, user=self.user, alias=self.database)
+        self._shadow = Shadow(
+            live=self.database_name(),
+            run=self.run_sql,
+            user=self.user,
+            alias=self.database,
+            lock_timeout=self.swap_lock_timeout(),
+        )
         self._shadow.create()
 
     def restore(self, stdin: StdinSource = None) -> subprocess.Popen[bytes]:

@@ -29,7 +29,6 @@ Tables that exist live but not in the backup are left as they are, as the plain 
 # ruff: noqa: S608 - every name and value in the SQL built here goes through ident() / literal()
 from __future__ import annotations
 
-import contextlib
 import logging
 import secrets
 import subprocess
@@ -46,8 +45,11 @@ logger = logging.getLogger(__name__)
 MARK = "__rclone_"
 #: MariaDB/MySQL limit on database and table names.
 MAX_NAME = 64
-#: How long the swap waits for other sessions' metadata locks on the live tables (seconds).
+#: How long the swap waits for other sessions' metadata locks on the live tables (seconds), by default.
 LOCK_WAIT_TIMEOUT = 60
+#: Longest one helper run of the client may take (seconds); every statement in it waits for locks
+#: at most ``lock_timeout``, so only a hung server or network gets here.
+CLIENT_TIMEOUT = 3600
 _XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 _DELIMITER = ";;"  # as mysqldump writes routines and triggers
 
@@ -85,7 +87,10 @@ def parse_xml(text: str) -> list[Row]:
     text = text.rpartition("<?xml")[2]  # one XML document per result set: keep the last
     if not text.strip():
         return []
-    root = ET.fromstring("<?xml" + text)  # noqa: S314 - our own client's output, not a backup's content
+    try:
+        root = ET.fromstring("<?xml" + text)  # noqa: S314 - our own client's output, not a backup's content
+    except ET.ParseError as exc:
+        raise AtomicRestoreError(f"unreadable output from the client ({exc})") from exc
     rows: list[Row] = []
     for row in root.iter("row"):
         rows.append({f.get("name", ""): None if f.get(_XSI_NIL) == "true" else (f.text or "") for f in row})
@@ -104,7 +109,7 @@ def run_client(argv: Sequence[str], env: dict[str, str], script: str) -> str:
             input=script.encode(),
             capture_output=True,
             env=env,
-            timeout=LOCK_WAIT_TIMEOUT * 10,
+            timeout=CLIENT_TIMEOUT,
             start_new_session=True,
         )
     except (OSError, subprocess.SubprocessError) as exc:
@@ -123,6 +128,7 @@ class Shadow:
     run: Runner
     user: str = ""
     alias: str = ""
+    lock_timeout: int = LOCK_WAIT_TIMEOUT
     token: str = field(default_factory=lambda: secrets.token_hex(4))
     created: bool = False
     #: What happened after the atomic step, for the error message if a later step fails.
@@ -197,15 +203,25 @@ class Shadow:
     def swap(self) -> None:
         """Swap the restored tables in atomically, then recreate the schema objects around them."""
         with shield():  # a Ctrl-C between the atomic step and its follow-up would strand old tables
-            plan = self._plan()
-            if plan.in_the_way:
-                self._q(plan.clear_script(), self.live)
             try:
+                plan = self._plan()
+            except AtomicRestoreError as exc:
+                raise AtomicRestoreError(
+                    f"preparing to swap the restored tables into {self.live!r} failed, so nothing was changed: {exc}"
+                ) from exc
+            try:
+                if plan.in_the_way:
+                    self._q(plan.clear_script(), self.live)
                 self._q(plan.rename_script(), self.live)
             except AtomicRestoreError as exc:
                 if plan.in_the_way:
-                    with contextlib.suppress(AtomicRestoreError):
-                        self._q(plan.unclear_script(), self.live)
+                    try:
+                        self._put_back(plan.in_the_way)
+                    except AtomicRestoreError as again:
+                        raise AtomicRestoreError(
+                            f"swapping the restored tables into {self.live!r} failed ({exc}); its tables were not "
+                            f"changed, but re-creating the triggers or views dropped for the swap failed too: {again}"
+                        ) from exc
                 raise AtomicRestoreError(
                     f"swapping the restored tables into {self.live!r} failed, so nothing was changed: {exc}"
                 ) from exc
@@ -218,6 +234,19 @@ class Shadow:
                     f"triggers, routines or events failed: {exc}"
                 ) from exc
 
+    def _put_back(self, dropped: Sequence[_Created | _View]) -> None:
+        """Re-create the live triggers and views ``clear_script`` dropped, those that are gone."""
+        triggers = {
+            str(r["n"])
+            for r in self._q(
+                f"SELECT TRIGGER_NAME AS n FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = {literal(self.live)}"
+            )
+        }
+        tables = set(self._objects(self.live))
+        missing = [obj for obj in dropped if obj.name not in (tables if isinstance(obj, _View) else triggers)]
+        if missing:
+            self._q("\n".join(obj.script() for obj in missing), self.live)
+
     def _objects(self, schema: str) -> dict[str, str]:
         rows = self._q(
             "SELECT TABLE_NAME AS n, TABLE_TYPE AS t FROM information_schema.TABLES "
@@ -229,7 +258,7 @@ class Shadow:
         shadow, live = self._objects(self.name), self._objects(self.live)
         tables = sorted(n for n, t in shadow.items() if t != "VIEW")
         views = sorted(n for n, t in shadow.items() if t == "VIEW")
-        plan = _SwapPlan(live=self.live, shadow=self.name)
+        plan = _SwapPlan(live=self.live, shadow=self.name, lock_timeout=self.lock_timeout)
         # Live tables that must leave their name: every one a backup table takes over, and base
         # tables where the backup has a view (a live view is replaced by CREATE OR REPLACE). A live
         # view where the backup has a table cannot move to another database: it is dropped.
@@ -431,6 +460,7 @@ class _ForeignKey:
 class _SwapPlan:
     live: str
     shadow: str
+    lock_timeout: int = LOCK_WAIT_TIMEOUT
     renames: list[tuple[str, str, str, str]] = field(default_factory=list)
     #: Live triggers and views that cannot move to another database, dropped just before the swap.
     in_the_way: list[_Created | _View] = field(default_factory=list)
@@ -445,19 +475,16 @@ class _SwapPlan:
         if not self.renames:
             return "DO 0;"
         pairs = ",\n  ".join(f"{ident(a)}.{ident(b)} TO {ident(c)}.{ident(d)}" for a, b, c, d in self.renames)
-        return f"SET SESSION lock_wait_timeout = {LOCK_WAIT_TIMEOUT};\nRENAME TABLE\n  {pairs};"
+        return f"SET SESSION lock_wait_timeout = {self.lock_timeout};\nRENAME TABLE\n  {pairs};"
 
     def clear_script(self) -> str:
-        return "\n".join(f"{obj.remove};" for obj in self.in_the_way)
-
-    def unclear_script(self) -> str:
-        """Put back what ``clear_script`` dropped (the swap failed)."""
-        return "\n".join(obj.script() for obj in self.in_the_way)
+        lines = [f"SET SESSION lock_wait_timeout = {self.lock_timeout};"]
+        return "\n".join([*lines, *(f"{obj.remove};" for obj in self.in_the_way)])
 
     def finish_script(self) -> str:
         """Everything after the atomic step, run in the live database (the old tables are dropped
         with the scratch database afterwards)."""
-        parts = ["SET SESSION foreign_key_checks = 0;"]
+        parts = ["SET SESSION foreign_key_checks = 0;", f"SET SESSION lock_wait_timeout = {self.lock_timeout};"]
         parts += [key.script() for key in self.foreign_keys]
         parts += [view.stand_in() for view in self.views]
         parts += [view.script() for view in self.views]
