@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -55,7 +56,7 @@ class RestoreResult:
         """The command that puts the database back as it was before this restore."""
         if self.undo is None:
             return None
-        return f"python manage.py dbrestore -d {self.database} -i {self.undo} --noinput"
+        return f"python manage.py dbrestore -d {shlex.quote(self.database)} -i {shlex.quote(self.undo)} --noinput"
 
 
 def _load_manifest(rclone: Rclone, path: str, lenient: bool = False) -> Manifest | None:
