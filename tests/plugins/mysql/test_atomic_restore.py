@@ -136,6 +136,8 @@ def test_missing_privilege_is_refused_before_anything(
     with pytest.raises(CommandError) as caught:
         call_command("dbrestore", "--database", ALIAS, "--noinput", "--no-undo-backup", verbosity=0)
     message = str(caught.value)
+    assert "\n" not in message
+    assert "ERROR 1044" in message
     assert "shadow database" in message
     assert "GRANT ALL PRIVILEGES ON `rclone\\_test\\_\\_rclone\\_%`.*" in message
     assert "ATOMIC_RESTORE" in message

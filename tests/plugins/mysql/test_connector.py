@@ -302,3 +302,28 @@ def test_resolve_picks_the_connector_with_no_settings(remote: Path) -> None:
     assert resolution.rule == "plugin"
     assert type(resolution.connector) is MysqlDumpConnector
     assert resolution.connector.database == "mysql"
+
+
+# -- atomic restore options ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "atomic"), [(None, True), (True, True), (False, False), ("false", False), ("off", False), ("1", True)]
+)
+def test_atomic_restore_option_and_verify_before(connectors: Any, value: Any, atomic: bool) -> None:
+    connector = connectors(**({} if value is None else {"ATOMIC_RESTORE": value}))
+    assert connector.atomic_restore is atomic
+    assert connector.verify_before_restore is (not atomic)  # a direct restore is checked in full first
+
+
+@pytest.mark.parametrize("value", [0, 301, "60", 1.5, True])
+def test_swap_lock_timeout_is_checked(connectors: Any, value: Any) -> None:
+    with pytest.raises(ImproperlyConfigured, match="SWAP_LOCK_TIMEOUT"):
+        connectors(SWAP_LOCK_TIMEOUT=value).swap_lock_timeout()
+
+
+def test_grant_pattern_escapes_wildcards_in_the_name() -> None:
+    from django_rclone_mysql.shadow import grant_pattern
+
+    assert grant_pattern("shop") == "`shop\\_\\_rclone\\_%`.*"
+    assert grant_pattern("my_db%") == "`my\\_db\\%\\_\\_rclone\\_%`.*"

@@ -115,8 +115,10 @@ def run_client(argv: Sequence[str], env: dict[str, str], script: str) -> str:
     except (OSError, subprocess.SubprocessError) as exc:
         raise AtomicRestoreError(f"{argv[0]} could not run: {exc}") from exc
     if done.returncode != 0:
-        detail = done.stderr.decode(errors="replace").strip() or f"exit status {done.returncode}"
-        raise AtomicRestoreError(detail)
+        text = done.stderr.decode(errors="replace").strip()
+        # The client echoes the failing statement between dashes; the ERROR line says what happened.
+        errors = [line.strip() for line in text.splitlines() if line.startswith("ERROR")]
+        raise AtomicRestoreError("; ".join(errors) or text or f"exit status {done.returncode}")
     return done.stdout.decode(errors="replace")
 
 

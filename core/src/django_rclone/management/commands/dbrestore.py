@@ -74,9 +74,10 @@ class Command(RcloneCommand):
         for warning in result.warnings:
             self.warn(warning)
         check = "verified" if result.verified else "not verified"
-        self.info(
+        summary = (
             f"Restored database {result.database!r} from {result.name} "
             f"({human_size(result.size)}, {result.duration:.1f}s, checksum {check})"
         )
-        if result.undo_command:
-            self.info(f"Undo backup: {result.undo} (pre-restore). To undo this restore, run: {result.undo_command}")
+        if result.undo_command:  # on the same line: cron mails and logs keep one line per run
+            summary += f"; to undo it: {result.undo_command}"
+        self.info(summary)
