@@ -135,3 +135,18 @@ def test_failed_undo_backup_stops_the_restore(standin: Callable[..., Path], remo
     assert not out.exists()
     call_command("dbrestore", "--noinput", "--no-undo-backup", verbosity=0)
     assert out.exists()
+
+
+def test_verification_and_status_judge_the_newest_ordinary_backup(sqlite_db: str, remote: Path) -> None:
+    """An undo backup is no proof that scheduled backups still run: freshness checks skip it."""
+    from django_rclone.operations.verify import verify_latest
+
+    original = backed_up_then_changed()
+    call_command("dbrestore", "--noinput", verbosity=0)
+    assert [r.name for r in verify_latest("default")] == [original]
+    for name in [r["name"] for r in rows()]:
+        if name == original:
+            (remote / "db" / f"{name}.manifest.json").unlink()
+    (result,) = verify_latest("default")
+    assert not result.ok
+    assert "except pre-restore undo backups" in result.problem
