@@ -299,7 +299,8 @@ def _undo_backup(database: str, sender: Any) -> str:
     this fails. Returns the undo backup's name."""
     reached(UNDO)
     try:
-        return backup(database, sender=sender, kind=KIND_PRE_RESTORE).name
+        with progress.reporting(None):  # the caller's progress line is the restore's, not this backup's
+            return backup(database, sender=sender, kind=KIND_PRE_RESTORE).name
     except Interrupted:
         raise
     except DjangoRcloneError as exc:
