@@ -43,7 +43,7 @@ def test_listbackups_shows_committed_backups_only(remote: Path) -> None:
     fake_backup(remote, "default-2024-01-04-000000.sqlite3", committed=False)  # orphan of a failed run
     fake_backup(remote, "holiday-photo.jpg")  # not made by the template
     lines = run("listbackups").splitlines()
-    assert lines[0].split() == ["NAME", "DATABASE", "SIZE", "CREATED", "(UTC)", "AGE"]
+    assert lines[0].split() == ["NAME", "DATABASE", "SIZE", "CREATED", "(UTC)", "AGE", "KIND"]
     assert [line.split()[0] for line in lines[1:]] == [
         "other-2024-01-03-000000.sqlite3",
         "default-2024-01-02-000000.sqlite3",
@@ -138,12 +138,22 @@ def test_db_signals_carry_documented_kwargs(
     call_command("dbbackup", verbosity=0)
     call_command("dbrestore", "--noinput", verbosity=0)
     order = [name for name, _ in received]
-    assert order == ["pre_db_backup", "post_db_backup", "pre_db_restore", "post_db_restore"]
+    # The restore's undo backup is an ordinary backup operation, so it sends the backup signals.
+    assert order == [
+        "pre_db_backup",
+        "post_db_backup",
+        "pre_db_restore",
+        "pre_db_backup",
+        "post_db_backup",
+        "post_db_restore",
+    ]
     post_backup = received[1][1]
     assert post_backup["database"] == "default"
     assert post_backup["path"] == post_backup["result"].name
     assert {"database", "connector", "path"} <= set(received[2][1])
-    assert received[3][1]["result"].verified is True
+    assert received[4][1]["result"].manifest.kind == "pre-restore"
+    assert received[5][1]["result"].verified is True
+    assert received[5][1]["result"].undo == received[4][1]["result"].name
 
 
 def test_python_api_results(sqlite_db: str, remote: Path) -> None:

@@ -32,6 +32,7 @@ pytestmark = pytest.mark.usefixtures("no_stray_processes")
 
 #: The documented keys of one ``listbackups --json`` entry (docs/commands.md); changing them breaks users.
 JSON_KEYS = {
+    "kind",
     "name",
     "database",
     "path",
@@ -98,6 +99,7 @@ def test_json_lists_every_backup_with_manifest_fields(backups: list[Any], remote
         assert row["engine"] == "django.db.backends.sqlite3"
         assert row["connector"] == "django_rclone_sqlite.connectors.SqliteConnector"
         assert row["extension"] == "sqlite3"
+        assert row["kind"] == "backup"
         assert row["django_rclone_version"] == django_rclone.__version__
         assert "rclone" in row["tool_versions"]
         created = datetime.fromisoformat(row["created"])
@@ -117,7 +119,7 @@ def test_filters_by_database_and_limit(backups: list[Any]) -> None:
 
 def test_table_has_sizes_and_ages(backups: list[Any]) -> None:
     lines = run("listbackups").splitlines()
-    assert lines[0].split() == ["NAME", "DATABASE", "SIZE", "CREATED", "(UTC)", "AGE"]
+    assert lines[0].split() == ["NAME", "DATABASE", "SIZE", "CREATED", "(UTC)", "AGE", "KIND"]
     assert len(lines) == 1 + len(backups)
     for line, result in zip(lines[1:], newest_first(backups), strict=True):
         assert line.startswith(result.name)

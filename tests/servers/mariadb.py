@@ -24,6 +24,8 @@ import pytest
 DATABASE = "rclone_test"
 APP_USER = "rclone_app"
 TLS_USER = "rclone_tls"  # an account that may only connect over TLS
+LIVE_ONLY_USER = "rclone_live_only"  # ALL on the live database, nothing on the shadow databases
+SHADOWS = "`rclone\\_test\\_\\_rclone\\_%`.*"  # GRANT pattern of rclone_test__rclone_*
 START_TIMEOUT = 60.0
 
 
@@ -39,6 +41,10 @@ class MariaDB:
 
     def root_argv(self, *args: str) -> list[str]:
         return [_client(), "--no-defaults", f"--socket={self.socket}", "--user=root", *args]
+
+    def databases(self) -> list[str]:
+        """Every database on the server."""
+        return sorted(self.sql("SHOW DATABASES").split())
 
     def sql(self, statements: str, database: str = "") -> str:
         """Run SQL as root; return the tab-separated output."""
@@ -192,8 +198,14 @@ def mariadb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDB
             statements += [
                 f"CREATE USER '{APP_USER}'@'{host}' IDENTIFIED BY {password};",
                 f"GRANT ALL PRIVILEGES ON {DATABASE}.* TO '{APP_USER}'@'{host}';",
+                # The atomic restore's shadow databases (docs/plugins/mysql.md): rclone_test__rclone_*.
+                f"GRANT ALL PRIVILEGES ON {SHADOWS} TO '{APP_USER}'@'{host}';",
                 f"CREATE USER '{TLS_USER}'@'{host}' IDENTIFIED BY {password} REQUIRE SSL;",
                 f"GRANT ALL PRIVILEGES ON {DATABASE}.* TO '{TLS_USER}'@'{host}';",
+                f"GRANT ALL PRIVILEGES ON {SHADOWS} TO '{TLS_USER}'@'{host}';",
+                # An account with rights on the live database only: atomic restores must refuse it.
+                f"CREATE USER '{LIVE_ONLY_USER}'@'{host}' IDENTIFIED BY {password};",
+                f"GRANT ALL PRIVILEGES ON {DATABASE}.* TO '{LIVE_ONLY_USER}'@'{host}';",
             ]
         server.sql("\n".join(statements))
         call_command("migrate", database="mysql", verbosity=0)

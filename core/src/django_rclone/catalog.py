@@ -44,6 +44,11 @@ class BackupEntry:
         return self.manifest.sha256 if self.manifest else None
 
     @property
+    def kind(self) -> str | None:
+        """``"backup"`` or ``"pre-restore"`` (from the manifest; ``None`` without a loaded manifest)."""
+        return self.manifest.kind if self.manifest else None
+
+    @property
     def created(self) -> str:
         """When the backup started, from its name: ISO 8601 in UTC."""
         return self.timestamp.astimezone(timezone.utc).isoformat(timespec="seconds")
@@ -76,6 +81,7 @@ class BackupEntry:
             "tool_versions": dict(m.tool_versions) if m else None,
             "signed": bool(m.signature) if m else None,
             "signature": signing.check(m, signing_keys).value if m and signing_keys else None,
+            "kind": m.kind if m else None,
         }
 
 

@@ -44,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
     "PING_TIMEOUT": 10,
     # HMAC key for manifests (see signing.py): a string, or a list whose first key signs.
     "SIGNING_KEY": None,
+    # Days retention keeps the undo backups dbrestore takes before replacing a database.
+    "PRE_RESTORE_KEEP_DAYS": 7,
 }
 
 TEMPLATE_FIELDS = frozenset({"database", "datetime", "ext", "servername"})
@@ -103,6 +105,7 @@ class RcloneSettings:
     secrets: tuple[str, ...] = ()
     #: SIGNING_KEY as a tuple (first signs, all verify); kept out of repr so it never reaches a log.
     signing_keys: tuple[str, ...] = field(default=(), repr=False)
+    pre_restore_keep_days: float = 7.0
 
 
 def _fail(key: str, problem: str, fix: str) -> ImproperlyConfigured:
@@ -230,6 +233,15 @@ def _check_signing_key(value: Any) -> tuple[str, ...]:
     if any(len(k) < MIN_SIGNING_KEY for k in keys):
         raise _fail("SIGNING_KEY", f"has a key shorter than {MIN_SIGNING_KEY} characters", fix)
     return tuple(keys)
+def _check_keep_days(value: Any) -> float:
+    """``PRE_RESTORE_KEEP_DAYS``: a number of days, 0 or more (0: removed by the next cleanup)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise _fail(
+            "PRE_RESTORE_KEEP_DAYS",
+            f"is {value!r}",
+            "use a number of days, 0 or more, for which retention keeps the undo backups dbrestore takes",
+        )
+    return float(value)
 
 
 def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
@@ -314,6 +326,7 @@ def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
         remote_display=secrecy.redact_remote(remote),
         secrets=(*hidden_flags.secrets, *hidden_remote.secrets, *_env_secrets(env)),
         signing_keys=_check_signing_key(merged["SIGNING_KEY"]),
+        pre_restore_keep_days=_check_keep_days(merged["PRE_RESTORE_KEEP_DAYS"]),
     )
 
 

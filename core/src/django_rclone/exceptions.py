@@ -101,3 +101,7 @@ class UnsafePath(DjangoRcloneError):
 
 class IncompatibleBackup(DjangoRcloneError):
     """A backup was made by another engine or connector than the one the target alias uses."""
+
+
+class UndoBackupFailed(DjangoRcloneError):
+    """The pre-restore (undo) backup failed, so the restore did not start."""

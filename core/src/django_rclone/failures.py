@@ -30,6 +30,8 @@ UPLOAD = "upload"
 COMMIT = "commit"
 #: ``--clean`` after a committed backup failed (the new backup itself is complete).
 RETENTION = "retention"
+#: The undo backup ``dbrestore`` takes before replacing a database failed (nothing was restored).
+UNDO = "undo"
 #: ``rclone cat`` failed while reading the backup.
 DOWNLOAD = "download"
 #: The backup did not match its manifest (size or SHA-256), or the manifest was unreadable.
@@ -39,7 +41,7 @@ RESTORE = "restore"
 #: ``rclone sync`` of the media files failed.
 SYNC = "sync"
 
-STAGES = (PREPARE, DUMP, UPLOAD, COMMIT, RETENTION, DOWNLOAD, VERIFY, RESTORE, SYNC)
+STAGES = (PREPARE, DUMP, UPLOAD, COMMIT, RETENTION, UNDO, DOWNLOAD, VERIFY, RESTORE, SYNC)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -19,6 +19,14 @@ from typing import Any
 FORMAT = 1
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
+#: ``Manifest.kind`` of an ordinary backup (``dbbackup``, the API, a schedule).
+KIND_BACKUP = "backup"
+#: ``Manifest.kind`` of the backup ``dbrestore`` takes of a database just before replacing it (the
+#: undo backup). Never picked as "the newest" by a plain ``dbrestore``, kept by retention for
+#: ``PRE_RESTORE_KEEP_DAYS`` and never counted against the policy of ordinary backups.
+KIND_PRE_RESTORE = "pre-restore"
+KINDS = (KIND_BACKUP, KIND_PRE_RESTORE)
+
 
 @dataclass(frozen=True)
 class Manifest:
@@ -38,6 +46,13 @@ class Manifest:
     host: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     format: int = FORMAT
+    #: ``"backup"``, or ``"pre-restore"`` for the undo backup ``dbrestore`` takes first. Manifests
+    #: written before this field existed read as ``"backup"``.
+    kind: str = KIND_BACKUP
+
+    @property
+    def pre_restore(self) -> bool:
+        return self.kind == KIND_PRE_RESTORE
     #: ``hmac-sha256:<hex>`` over ``content()`` when a signing key was set at backup time, else "".
     signature: str = ""
 

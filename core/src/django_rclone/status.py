@@ -23,6 +23,7 @@ from django.utils.html import escape
 from django_rclone import catalog
 from django_rclone.catalog import BackupEntry
 from django_rclone.conf import RcloneSettings, get_settings
+from django_rclone.manifest import KIND_PRE_RESTORE
 from django_rclone.operations import retention
 from django_rclone.operations.retention import Doomed
 from django_rclone.rclone import Rclone
@@ -49,7 +50,8 @@ class AliasStatus:
 
     @property
     def newest(self) -> BackupEntry | None:
-        return self.backups[0] if self.backups else None
+        """The newest ordinary backup (an undo backup ``dbrestore`` took says nothing about the schedule)."""
+        return next((e for e in self.backups if e.kind != KIND_PRE_RESTORE), None)
 
     @property
     def age(self) -> timedelta | None:

@@ -213,7 +213,11 @@ def watch() -> Callable[[], ProcessWatcher]:
 
 
 def restore_via_pipeline(database: str = ALIAS) -> Any:
-    """Restore the newest backup of ``database`` through the core's own ``restore()``."""
+    """Restore the newest backup of ``database`` through the core's own ``restore()``.
+
+    Without the undo backup: a fault mode set for the stand-ins applies to mongodump too, and these
+    tests are about what mongorestore gets.
+    """
     from django_rclone.api import restore
 
-    return restore(database)
+    return restore(database, undo_backup=False)

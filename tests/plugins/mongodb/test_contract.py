@@ -378,3 +378,22 @@ def test_exclude_must_be_a_list_of_collection_names(mongo_alias: Configure, bad:
     mongo_alias(options={"EXCLUDE": bad}, HOST="localhost")
     with pytest.raises(ImproperlyConfigured, match="EXCLUDE"):
         backup(ALIAS)
+
+
+def test_damaged_archive_is_refused_before_mongorestore_starts(
+    mongo_alias: Configure, standin_tools: StandinTools, remote: Path
+) -> None:
+    """mongorestore commits collection by collection: the whole archive is checked before it runs."""
+    from django_rclone.exceptions import IntegrityError
+
+    mongo_alias(**SERVER)
+    dumped = backup(ALIAS)
+    obj = remote / "db" / dumped.name
+    data = bytearray(obj.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    obj.write_bytes(bytes(data))
+    standin_tools.configure()
+    with pytest.raises(IntegrityError, match="checked before restoring"):
+        restore(ALIAS, input_path=dumped.name, undo_backup=False)
+    assert not (standin_tools.record_dir / "restore.json").exists(), "mongorestore ran"
+    assert not standin_tools.out.exists()

@@ -70,7 +70,7 @@ def test_default_dump_and_restore_argv(connectors: Any) -> None:
     assert dump == [connector.dump_cmd, *CONN, *DUMP_DEFAULTS, "rclone_test"]
     assert secret.exists()
     restore, _ = split_secret(connector.restore_argv())
-    assert restore == [connector.restore_cmd, *UNTRUSTED, *CONN, "rclone_test"]
+    assert restore == [connector.restore_cmd, *UNTRUSTED, *CONN, "--one-database", "rclone_test"]
     assert connector.extension == "sql"
 
 
@@ -125,7 +125,7 @@ def test_dump_cmd_restore_cmd_prefix_suffix(connectors: Any) -> None:
     assert connector.dump_argv()[:3] == ["nice", "-n", "19"]
     assert dump == ["/opt/mysql/bin/mysqldump", *CONN, *DUMP_DEFAULTS, "rclone_test", "--column-statistics=0"]
     restore, _ = split_secret(connector.restore_argv())
-    assert restore == ["mysql", *UNTRUSTED, *CONN, "rclone_test", "--max-allowed-packet=64M"]
+    assert restore == ["mysql", *UNTRUSTED, *CONN, "--one-database", "rclone_test", "--max-allowed-packet=64M"]
 
 
 def test_dump_options(connectors: Any) -> None:
@@ -166,7 +166,7 @@ def test_unix_socket_from_host(connectors: Any) -> None:
     restore, _ = split_secret(connector.restore_argv())
     expected = ["--socket=/run/mysqld/mysqld.sock", "--user=rclone_app", "--default-character-set=utf8mb4"]
     assert dump[1:4] == expected
-    assert restore[1:] == [*UNTRUSTED, *expected, "rclone_test"]
+    assert restore[1:] == [*UNTRUSTED, *expected, "--one-database", "rclone_test"]
 
 
 def test_unix_socket_from_options_only_without_tcp_host(connectors: Any) -> None:
@@ -191,6 +191,7 @@ def test_no_host_port_user_password(connectors: Any) -> None:
         connector.restore_cmd,
         *UNTRUSTED,
         "--default-character-set=latin1",
+        "--one-database",
         "rclone_test",
     ]
 
@@ -317,3 +318,28 @@ def test_resolve_picks_the_connector_with_no_settings(remote: Path) -> None:
     assert resolution.rule == "plugin"
     assert type(resolution.connector) is MysqlDumpConnector
     assert resolution.connector.database == "mysql"
+
+
+# -- atomic restore options ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "atomic"), [(None, True), (True, True), (False, False), ("false", False), ("off", False), ("1", True)]
+)
+def test_atomic_restore_option_and_verify_before(connectors: Any, value: Any, atomic: bool) -> None:
+    connector = connectors(**({} if value is None else {"ATOMIC_RESTORE": value}))
+    assert connector.atomic_restore is atomic
+    assert connector.verify_before_restore is (not atomic)  # a direct restore is checked in full first
+
+
+@pytest.mark.parametrize("value", [0, 301, "60", 1.5, True])
+def test_swap_lock_timeout_is_checked(connectors: Any, value: Any) -> None:
+    with pytest.raises(ImproperlyConfigured, match="SWAP_LOCK_TIMEOUT"):
+        connectors(SWAP_LOCK_TIMEOUT=value).swap_lock_timeout()
+
+
+def test_grant_pattern_escapes_wildcards_in_the_name() -> None:
+    from django_rclone_mysql.shadow import grant_pattern
+
+    assert grant_pattern("shop") == "`shop\\_\\_rclone\\_%`.*"
+    assert grant_pattern("my_db%") == "`my\\_db\\%\\_\\_rclone\\_%`.*"

@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 
 from tests import settings as test_settings
 from tests.processes import ProcessWatch
-from tests.servers.mariadb import DATABASE, TLS_USER, MariaDB
+from tests.servers.mariadb import DATABASE, SHADOWS, TLS_USER, MariaDB
 from tests.testapp.models import Author, Note
 
 pytestmark = [pytest.mark.mysql, pytest.mark.integration, pytest.mark.usefixtures("no_stray_processes")]
@@ -70,7 +70,8 @@ def odd_account(request: pytest.FixtureRequest, mariadb_server: MariaDB) -> Iter
     quoted = "'" + password.replace("\\", "\\\\").replace("'", "''").replace("\n", "\\n").replace("\t", "\\t") + "'"
     mariadb_server.sql(
         f"CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY {quoted};\n"
-        f"GRANT ALL PRIVILEGES ON {DATABASE}.* TO '{user}'@'127.0.0.1';"
+        f"GRANT ALL PRIVILEGES ON {DATABASE}.* TO '{user}'@'127.0.0.1';\n"
+        f"GRANT ALL PRIVILEGES ON {SHADOWS} TO '{user}'@'127.0.0.1';"
     )
     yield user, password
     mariadb_server.sql(f"DROP USER '{user}'@'127.0.0.1';")

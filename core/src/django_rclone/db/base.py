@@ -31,6 +31,9 @@ from django_rclone.sample import StreamSample
 StdinSource = IO[bytes] | int | None
 Phase = Literal["DUMP", "RESTORE"]
 
+#: Option values ``BaseConnector.flag()`` reads as false.
+_FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
+
 #: Keys of a per-alias options dict that override the matching DATABASES keys.
 CONNECTION_KEYS = ("NAME", "USER", "PASSWORD", "HOST", "PORT")
 
@@ -156,6 +159,14 @@ class BaseConnector:
         value = self.settings.get(key)
         return default if value is None else value
 
+    def flag(self, key: str, default: bool) -> bool:
+        """A boolean option; strings such as ``"false"``, ``"0"``, ``"no"`` or ``"off"`` count as false
+        (settings read from the environment are strings)."""
+        value = self.option(key, default)
+        if isinstance(value, str):
+            return value.strip().lower() not in _FALSE_WORDS
+        return bool(value)
+
     @property
     def engine(self) -> str:
         return str(self.settings.get("ENGINE", ""))
@@ -195,7 +206,8 @@ class BaseConnector:
         raise NotImplementedError(f"{type(self).__name__} does not implement restore()")
 
     #: Stream the whole backup through its checksum before restoring it. For connectors whose
-    #: restore cannot be stopped before it commits (the core then reads the object twice).
+    #: restore cannot be stopped before it commits (the core then reads the object twice). May be
+    #: set per instance (the MySQL connector does, from its ``ATOMIC_RESTORE`` option).
     verify_before_restore: bool = False
 
     #: ``True`` when the restore tool, as this connector starts it, cannot run shell or file commands
@@ -223,7 +235,8 @@ class BaseConnector:
         return None
 
     def prepare_restore(self) -> None:
-        """Run before a restore starts streaming (e.g. create an extension). Default: nothing."""
+        """Run before a restore starts streaming (e.g. create an extension, or a scratch database to
+        restore into). Raise to abort: nothing has been streamed yet. Default: nothing."""
 
     def check_dump(self, sample: StreamSample) -> None:
         """Check that a dump which exited 0 is complete; raise ``IncompleteDump`` with the reason if not.
@@ -258,7 +271,9 @@ class BaseConnector:
             raise IncompleteDump(f"its output does not end with {what} ({ending}, {sample.size} bytes)")
 
     def restore_finished(self) -> None:
-        """Called once the restore process exited 0 (and after a failed one); raise to fail the restore."""
+        """Called once the restore process ended, whether it exited 0 or failed (or was stopped by the
+        core). A connector that restores somewhere else first commits here, and only when its own
+        process exited 0 (keep the ``Popen`` from ``restore()``). Raise to fail the restore."""
 
     def tool_versions(self) -> dict[str, str]:
         """Versions of the tools this connector runs, recorded in the backup's manifest."""
@@ -285,7 +300,9 @@ class BaseConnector:
 
     def cleanup(self) -> None:
         """Called by the core once every process of a backup or restore has ended, on every path
-        (success, failure, interruption). Removes the private files made by ``secret_file()``."""
+        (success, failure, interruption), with SIGINT/SIGTERM ignored while it runs. Remove scratch
+        resources here (call ``super().cleanup()``); must not raise. Removes the private files made
+        by ``secret_file()``."""
         for folder in self._private_dirs:
             shutil.rmtree(folder, ignore_errors=True)
         self._private_dirs.clear()

@@ -17,7 +17,7 @@ from django_rclone.failures import COMMIT, DUMP, RETENTION, reached, reports_fai
 from django_rclone.interrupts import interruptible, shield
 from django_rclone.local_paths import refuse_media_overlap
 from django_rclone.locks import alias_lock
-from django_rclone.manifest import Manifest
+from django_rclone.manifest import KIND_BACKUP, KINDS, Manifest
 from django_rclone.operations import retention
 from django_rclone.pipeline import StreamStats, stream_backup
 from django_rclone.plugins import PluginHost, get_host
@@ -79,6 +79,7 @@ def backup(
     sender: Any = None,
     output_filename: str | None = None,
     connector_options: dict[str, Any] | None = None,
+    kind: str = KIND_BACKUP,
 ) -> BackupResult:
     """Back up one database alias to the remote and return what was written.
 
@@ -88,9 +89,12 @@ def backup(
     alias to one remote run one at a time on this host (``locks.alias_lock``).
 
     ``output_filename`` replaces the name from ``DB_FILENAME_TEMPLATE`` (it must be a free, plain
-    name); ``connector_options`` override connector options for this run (``run_options``). A
-    failure sends ``db_backup_failed`` with the stage before the exception propagates.
+    name); ``connector_options`` override connector options for this run (``run_options``);
+    ``kind`` is recorded in the manifest (``"pre-restore"`` for the undo backup ``dbrestore``
+    takes). A failure sends ``db_backup_failed`` with the stage before the exception propagates.
     """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     conf = get_settings()
     refuse_media_overlap(conf)
     rclone = Rclone.from_settings(conf)
@@ -132,6 +136,7 @@ def backup(
                     tool_versions={"rclone": rclone.version(), **connector.tool_versions()},
                     host=servername or socket.gethostname(),
                     metadata=metadata,
+                    kind=kind,
                 )
                 if conf.signing_keys:
                     manifest = signing.sign(manifest, conf.signing_keys[0])
@@ -141,7 +146,8 @@ def backup(
                     _discard(rclone, path)
                 raise
     finally:
-        connector.cleanup()
+        with shield():  # a second Ctrl-C must not stop a connector's cleanup half-way
+            connector.cleanup()
     result = BackupResult(
         database=database,
         name=name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -17,11 +18,14 @@ from django_rclone.exceptions import (
     DjangoRcloneError,
     IncompatibleBackup,
     IntegrityError,
+    Interrupted,
+    UndoBackupFailed,
     UnsignedBackup,
 )
-from django_rclone.failures import DOWNLOAD, PREPARE, RESTORE, reached, reports_failures
-from django_rclone.interrupts import interruptible
-from django_rclone.manifest import Manifest
+from django_rclone.failures import DOWNLOAD, PREPARE, RESTORE, UNDO, reached, reports_failures
+from django_rclone.interrupts import interruptible, shield
+from django_rclone.manifest import KIND_PRE_RESTORE, Manifest
+from django_rclone.operations.backup import backup
 from django_rclone.pipeline import Expected, stream_digest, stream_restore
 from django_rclone.plugins import PluginHost, get_host
 from django_rclone.rclone import Rclone
@@ -44,6 +48,16 @@ class RestoreResult:
     verified: bool
     manifest: Manifest | None
     warnings: list[str] = field(default_factory=list)
+    #: The pre-restore backup of the database as it was before this restore (``None`` when
+    #: ``undo_backup=False``): restoring it undoes this restore.
+    undo: str | None = None
+
+    @property
+    def undo_command(self) -> str | None:
+        """The command that puts the database back as it was before this restore."""
+        if self.undo is None:
+            return None
+        return f"python manage.py dbrestore -d {shlex.quote(self.database)} -i {shlex.quote(self.undo)} --noinput"
 
 
 def _load_manifest(rclone: Rclone, path: str, lenient: bool = False) -> Manifest | None:
@@ -61,7 +75,10 @@ def _load_manifest(rclone: Rclone, path: str, lenient: bool = False) -> Manifest
 
 
 def select(database: str, input_path: str | None = None) -> str:
-    """The backup name to restore: ``input_path`` (checked) or the newest committed one."""
+    """The backup name to restore: ``input_path`` (checked) or the newest committed one.
+
+    Pre-restore undo backups are never "the newest": they are restored only when named.
+    """
     conf = get_settings()
     if input_path is not None:
         if not input_path.strip():
@@ -71,10 +88,18 @@ def select(database: str, input_path: str | None = None) -> str:
             )
         return names.check_name(input_path)  # an unknown alias is refused when its connector resolves
     database_settings(database)  # an unknown alias: one line naming the known ones, not "no backups"
-    entries = catalog.committed(conf, Rclone.from_settings(conf), database)
+    rclone = Rclone.from_settings(conf)
+    entries = catalog.committed(conf, rclone, database)
     if not entries:
         raise BackupNotFound(f"no backups of database {database!r} in {catalog.db_folder(conf)}")
-    return entries[0].name
+    for entry in entries:  # newest first; usually the first manifest read settles it
+        manifest = catalog.manifests(conf, rclone, [entry.name]).get(entry.name)
+        if manifest is None or not manifest.pre_restore:
+            return entry.name
+    raise BackupNotFound(
+        f"no backups of database {database!r} in {catalog.db_folder(conf)} except pre-restore undo backups; "
+        "name one with -i (input_path) to restore it"
+    )
 
 
 def mismatches(resolution: Resolution, name: str, manifest: Manifest | None, extension: str) -> list[str]:
@@ -199,6 +224,7 @@ def restore(
     force: bool = False,
     connector_options: dict[str, Any] | None = None,
     allow_unsigned: bool = False,
+    undo_backup: bool = True,
 ) -> RestoreResult:
     """Restore ``database`` from a backup (the newest, or ``input_path``).
 
@@ -212,8 +238,13 @@ def restore(
     it after the whole object matched its manifest, read once before the restore.
 
     A backup made by another engine or connector than ``database`` uses is refused unless
-    ``force``; ``connector_options`` override connector options for this run (``--no-drop``). A
-    failure sends ``db_restore_failed`` with the stage before the exception propagates.
+    ``force``; ``connector_options`` override connector options for this run (``--no-drop``).
+
+    With ``undo_backup`` (the default) the database is first backed up as it is, through the
+    ordinary backup operation, with the manifest ``kind`` ``"pre-restore"``; its name is
+    ``result.undo`` and ``result.undo_command`` restores it. If that backup fails, nothing is
+    restored (``UndoBackupFailed``). A failure sends ``db_restore_failed`` with the stage before
+    the exception propagates.
     """
     conf = get_settings()
     rclone = Rclone.from_settings(conf)
@@ -254,6 +285,7 @@ def restore(
         if (check.size, check.sha256) != (expected.size, expected.sha256):
             raise IntegrityError(f"{name} does not match its manifest (checked before restoring); nothing was restored")
     pre_db_restore.send(sender=sender, database=database, connector=connector, path=name)
+    undo = _undo_backup(database, sender) if undo_backup else None
     for connection in connections.all(initialized_only=True):  # no backend import for unopened aliases
         if connection.alias == database:
             connection.close()
@@ -279,7 +311,8 @@ def restore(
                 raise
             connector.restore_finished()
     finally:
-        connector.cleanup()
+        with shield():  # a second Ctrl-C must not stop a connector's cleanup half-way
+            connector.cleanup()
     result = RestoreResult(
         database=database,
         name=name,
@@ -290,6 +323,23 @@ def restore(
         verified=expected is not None,
         manifest=manifest,
         warnings=warnings,
+        undo=undo,
     )
     send_after(post_db_restore, sender=sender, database=database, connector=connector, path=name, result=result)
     return result
+
+
+def _undo_backup(database: str, sender: Any) -> str:
+    """Back up ``database`` as it is now (kind ``"pre-restore"``); the restore does not start if
+    this fails. Returns the undo backup's name."""
+    reached(UNDO)
+    try:
+        with progress.reporting(None):  # the caller's progress line is the restore's, not this backup's
+            return backup(database, sender=sender, kind=KIND_PRE_RESTORE).name
+    except Interrupted:
+        raise
+    except DjangoRcloneError as exc:
+        raise UndoBackupFailed(
+            f"the undo backup of database {database!r} failed, so the restore did not start and nothing was "
+            f"changed: {exc}. Fix that, or restore without an undo backup (--no-undo-backup, undo_backup=False)"
+        ) from exc

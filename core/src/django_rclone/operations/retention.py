@@ -6,6 +6,10 @@ Only names that parse as backups of the given alias are ever considered, and the
 current run just made is protected whatever the clock says. Orphans (data objects whose manifest
 was never written: a run that died) are removed once they are older than ``ORPHAN_GRACE``, so a
 backup still being written by another process is never touched.
+
+Undo backups (manifest ``kind`` ``"pre-restore"``, taken by ``dbrestore`` before it replaces a
+database) are outside the policy: they neither count against ``LAST``/GFS nor are kept by it, and
+are deleted once older than ``PRE_RESTORE_KEEP_DAYS``.
 """
 
 from __future__ import annotations
@@ -43,6 +47,18 @@ def policy_for(conf: RcloneSettings, database: str, keep: int | None = None) -> 
     return conf.db_retention.for_database(database, conf.db_cleanup_keep)
 
 
+def _split_undo(
+    conf: RcloneSettings, rclone: Rclone, committed: list[BackupEntry]
+) -> tuple[list[BackupEntry], list[BackupEntry]]:
+    """``committed`` split into (ordinary backups, pre-restore undo backups), by their manifests.
+
+    A manifest that cannot be read counts as an ordinary backup (the policy keeps judging it).
+    """
+    kinds = catalog.manifests(conf, rclone, [e.name for e in committed]) if committed else {}
+    undo = {name for name, manifest in kinds.items() if manifest.pre_restore}
+    return [e for e in committed if e.name not in undo], [e for e in committed if e.name in undo]
+
+
 def decisions(
     conf: RcloneSettings,
     rclone: Rclone,
@@ -51,9 +67,10 @@ def decisions(
     protect: Iterable[str] = (),
     now: datetime | None = None,
 ) -> list[Decision]:
-    """The policy's verdict on every committed backup of ``database``, newest first, with reasons."""
-    committed = catalog.committed(conf, rclone, database)
-    return _verdicts(conf, database, committed, keep, protect, now or datetime.now(timezone.utc))
+    """The policy's verdict on every ordinary committed backup of ``database``, newest first, with
+    reasons (undo backups are outside the policy)."""
+    ordinary, _ = _split_undo(conf, rclone, catalog.committed(conf, rclone, database))
+    return _verdicts(conf, database, ordinary, keep, protect, now or datetime.now(timezone.utc))
 
 
 def _verdicts(
@@ -81,13 +98,17 @@ def plan(
     moment = now or datetime.now(timezone.utc)
     policy = policy_for(conf, database, keep)
     entries = catalog.scan(conf, rclone, database)
-    committed = [e for e in entries if e.committed]
+    committed, undo = _split_undo(conf, rclone, [e for e in entries if e.committed])
     verdicts = {d.name: d for d in _verdicts(conf, database, committed, keep, protected, moment)}
     if policy.last_only:
         why = f"beyond the newest {policy.last} backups of {database!r}"
     else:
         why = f"not kept by the retention policy of {database!r} ({policy.describe()})"
     doomed = [Doomed(e, why) for e in committed if not verdicts[e.name].kept]
+    undo_cutoff = moment - timedelta(days=conf.pre_restore_keep_days)
+    for entry in undo:
+        if entry.name not in protected and entry.timestamp <= undo_cutoff:
+            doomed.append(Doomed(entry, f"pre-restore undo backup older than {conf.pre_restore_keep_days:g} days"))
     cutoff = moment - ORPHAN_GRACE
     for entry in entries:
         if not entry.committed and entry.name not in protected and entry.timestamp < cutoff:

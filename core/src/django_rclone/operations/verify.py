@@ -11,7 +11,7 @@ from django_rclone import catalog, names, progress, signing
 from django_rclone.conf import get_settings
 from django_rclone.exceptions import DjangoRcloneError
 from django_rclone.interrupts import interruptible
-from django_rclone.manifest import Manifest
+from django_rclone.manifest import KIND_PRE_RESTORE, Manifest
 from django_rclone.pipeline import stream_digest
 from django_rclone.rclone import Rclone
 from django_rclone.stages import rclone_stage
@@ -69,12 +69,17 @@ def verify_backup(name: str, max_age_hours: float | None = None) -> VerifyResult
 def verify_latest(database: str | None = None, max_age_hours: float | None = None) -> list[VerifyResult]:
     """Verify the newest committed backup of ``database``, or of every alias found on the remote."""
     conf = get_settings()
-    entries = catalog.committed(conf, Rclone.from_settings(conf), database)
+    entries = catalog.committed(conf, Rclone.from_settings(conf), database, with_manifests=True)
     if database is not None and not entries:
         return [VerifyResult("", database, False, f"no backups of database {database!r}")]
     newest: dict[str, str] = {}
-    for entry in entries:  # newest first
-        newest.setdefault(entry.database, entry.name)
+    for entry in entries:  # newest first; an undo backup is no evidence that backups still run
+        if entry.kind != KIND_PRE_RESTORE:
+            newest.setdefault(entry.database, entry.name)
+    if database is not None and not newest:
+        return [
+            VerifyResult("", database, False, f"no backups of database {database!r} except pre-restore undo backups")
+        ]
     return [verify_backup(name, max_age_hours) for name in newest.values()]
 
 
@@ -116,12 +121,17 @@ def verify_sample(
     Run daily, every backup is re-read at least once every ``sample_period(percent)`` days.
     """
     conf = get_settings()
-    entries = catalog.committed(conf, Rclone.from_settings(conf), database)
+    entries = catalog.committed(conf, Rclone.from_settings(conf), database, with_manifests=True)
     if database is not None and not entries:
         return [VerifyResult("", database, False, f"no backups of database {database!r}")]
     newest: dict[str, str] = {}
-    for entry in entries:  # newest first
-        newest.setdefault(entry.database, entry.name)
+    for entry in entries:  # newest first; an undo backup is no evidence that backups still run
+        if entry.kind != KIND_PRE_RESTORE:
+            newest.setdefault(entry.database, entry.name)
+    if database is not None and not newest:
+        return [
+            VerifyResult("", database, False, f"no backups of database {database!r} except pre-restore undo backups")
+        ]
     results = [verify_backup(name, max_age_hours) for name in newest.values()]
     for name in sampled([e.name for e in entries], percent, day):
         if name not in newest.values():

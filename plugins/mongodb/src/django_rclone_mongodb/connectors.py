@@ -27,7 +27,6 @@ ARCHIVE_MAGIC = (0x8199E26D).to_bytes(4, "little")
 ARCHIVE_TERMINATOR = b"\xff\xff\xff\xff"
 #: ``--gzip`` with ``--archive`` compresses the whole stream.
 GZIP_MAGIC = b"\x1f\x8b"
-_FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
 
 
 def _escape_pattern(name: str) -> str:
@@ -62,8 +61,13 @@ class MongoDumpConnector(CommandConnector):
         for one run.
 
     A restore only touches the alias's own database: mongorestore gets ``--nsInclude=<db>.*``.
+    mongorestore commits collection by collection (``--drop`` is per collection), so the whole
+    archive is checked against its manifest before mongorestore receives a byte
+    (``verify_before_restore``): a damaged or cut download never starts a restore.
     """
 
+    #: mongorestore applies the archive as it reads it; a stopped restore cannot be rolled back.
+    verify_before_restore = True
     extension = "archive"
     known_options = frozenset({"SOURCE_NAME", "AUTH_SOURCE", "AUTH_MECHANISM", "DROP", "OBJECT_CHECK"})
     #: mongorestore reads a BSON archive of documents; it has no client-side commands to run.
@@ -140,13 +144,6 @@ class MongoDumpConnector(CommandConnector):
                 "(the MongoDB database to back up)."
             )
         return name
-
-    def flag(self, key: str, default: bool) -> bool:
-        """A boolean option; strings such as "false", "0" or "off" count as False."""
-        value = self.option(key, default)
-        if isinstance(value, str):
-            return value.strip().lower() not in _FALSE_WORDS
-        return bool(value)
 
     # -- argv --------------------------------------------------------------------------------
     def config_file(self) -> str:

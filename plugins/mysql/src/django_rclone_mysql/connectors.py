@@ -1,12 +1,13 @@
 """The MySQL / MariaDB connector: ``mysqldump`` (or ``mariadb-dump``) out, ``mysql`` (or ``mariadb``) in.
 
 Backups are plain SQL from ``--single-transaction --quick``: a consistent snapshot of InnoDB tables
-without locking writers, streamed row by row. Restores pipe that SQL into the command-line client.
-A backup is untrusted input: the client runs with ``--sandbox`` where it has the option, so
-client commands in a backup (``system``, ``\\!``, ``source``...) are refused, and always with
-``--local-infile=0``. The password travels
-in a 0600 option file named by ``--defaults-extra-file`` (see ``option_file`` for why not
-``MYSQL_PWD``); it never appears in a command line or in the child's environment.
+without locking writers, streamed row by row. Restores pipe that SQL into the command-line client,
+into a shadow database that is swapped in atomically once the whole stream succeeded (``shadow``),
+unless ``ATOMIC_RESTORE`` is off. A backup is untrusted input: the client runs with ``--sandbox``
+where it has the option, so client commands in a backup (``system``, ``\\!``, ``source``...) are
+refused, and always with ``--local-infile=0``.
+The password travels in a 0600 option file named by ``--defaults-extra-file`` (see ``option_file``
+for why not ``MYSQL_PWD``); it never appears in a command line or in the child's environment.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from django_rclone.db.base import CommandConnector, Phase
+from django_rclone.db.base import CommandConnector, Phase, StdinSource
 from django_rclone.exceptions import IncompleteDump
 from django_rclone.sample import StreamSample
 from django_rclone_mysql import option_file
 from django_rclone_mysql.connection import connection_flags
+from django_rclone_mysql.shadow import Row, Shadow, parse_xml, run_client
 from django_rclone_mysql.tools import DUMP_TOOLS, RESTORE_TOOLS, Flavor, first_on_path, flavor
 
 DEFAULT_CHARSET = "utf8mb4"
@@ -57,6 +59,13 @@ class MysqlDumpConnector(CommandConnector):
     A dump is accepted only when the tool exited 0, reported no error on stderr, and its output
     ends with the tool's ``-- Dump completed`` line (not checked when ``DUMP_PREFIX``/``DUMP_SUFFIX``
     pass ``--skip-comments`` or ``--compact``, which leave that line out).
+    - ``ATOMIC_RESTORE`` (``True``): restore into a shadow database ``<NAME>__rclone_<random>`` and
+      swap its tables in with one ``RENAME TABLE`` (see ``django_rclone_mysql.shadow``); the user
+      needs the right to create and drop those databases. ``False`` restores straight into the live
+      database, statement by statement, after the whole backup was checked against its manifest.
+    - ``SWAP_LOCK_TIMEOUT`` (``60``): seconds the atomic swap waits for other sessions' locks on the
+      live tables (1 to 300); when they are not released in time the restore fails and nothing is
+      changed.
     """
 
     extension = "sql"
@@ -72,6 +81,15 @@ class MysqlDumpConnector(CommandConnector):
         self.dump_cmd = first_on_path(DUMP_TOOLS)
         self.restore_cmd = first_on_path(RESTORE_TOOLS)
         self._flavors: dict[str, Flavor] = {}
+        self._shadow: Shadow | None = None
+        self._restore_proc: subprocess.Popen[bytes] | None = None
+        #: A non-atomic restore cannot be stopped before it commits: check the whole stream first.
+        self.verify_before_restore = not self.atomic_restore
+
+    @property
+    def atomic_restore(self) -> bool:
+        """``ATOMIC_RESTORE`` (default ``True``): restore through a shadow database."""
+        return self.flag("ATOMIC_RESTORE", True)
 
     # -- arguments ---------------------------------------------------------------------------
     def exe(self, phase: Phase) -> str:
@@ -160,10 +178,6 @@ class MysqlDumpConnector(CommandConnector):
             )
         return [f"--max-statement-time={seconds:g}"]
 
-    def restore_args(self) -> list[str]:
-        name = self.database_name()
-        return [*self.credential_args(), *self.untrusted_input_args(), *self.connection_args("RESTORE"), name]
-
     # -- untrusted input ---------------------------------------------------------------------
     def restore_sandboxed(self) -> bool:
         """Whether the restore client has ``--sandbox`` (MariaDB 10.5.25, 10.6.18, 10.11.8, 11.0.6 and
@@ -175,6 +189,70 @@ class MysqlDumpConnector(CommandConnector):
         """``--local-infile=0`` (no ``LOAD DATA LOCAL INFILE`` reading this machine's files, even if
         an option file turns it on) and ``--sandbox`` when the restore client has it."""
         return ["--local-infile=0", *(["--sandbox"] if self.restore_sandboxed() else [])]
+
+    def swap_lock_timeout(self) -> int:
+        """``SWAP_LOCK_TIMEOUT``: whole seconds from 1 to 300 (default 60)."""
+        value = self.option("SWAP_LOCK_TIMEOUT", 60)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 300:
+            raise ImproperlyConfigured(
+                f"Connector option SWAP_LOCK_TIMEOUT for database {self.database!r} is {value!r}; "
+                "use a whole number of seconds from 1 to 300."
+            )
+        return value
+
+    def restore_target(self) -> str:
+        """The database the client restores into: the shadow during an atomic restore, else ``NAME``."""
+        return self._shadow.name if self._shadow is not None else self.database_name()
+
+    def restore_args(self) -> list[str]:
+        # --one-database: statements after a ``USE other_db`` in a backup are skipped, not run elsewhere.
+        return [
+            *self.credential_args(),
+            *self.untrusted_input_args(),
+            *self.connection_args("RESTORE"),
+            "--one-database",
+            self.restore_target(),
+        ]
+
+    # -- atomic restore (see shadow.py) --------------------------------------------------------
+    def run_sql(self, script: str, database: str = "") -> list[Row]:
+        """Run ``script`` with the restore tool (same credentials, prefix and suffix); return the rows of
+        its last result set."""
+        args = [*self.credential_args(), *self.connection_args("RESTORE"), "--xml", *([database] if database else [])]
+        argv = self.command("RESTORE", self.restore_cmd, args)
+        return parse_xml(run_client(argv, self.environment("RESTORE"), script))
+
+    def prepare_restore(self) -> None:
+        """Create the shadow database (the privilege probe); nothing live is touched."""
+        if not self.atomic_restore:
+            return
+        self._shadow = Shadow(
+            live=self.database_name(),
+            run=self.run_sql,
+            user=self.user,
+            alias=self.database,
+            lock_timeout=self.swap_lock_timeout(),
+        )
+        self._shadow.create()
+
+    def restore(self, stdin: StdinSource = None) -> subprocess.Popen[bytes]:
+        self._restore_proc = super().restore(stdin)
+        return self._restore_proc
+
+    def restore_finished(self) -> None:
+        """Swap the shadow in, only when the client restored the whole, verified stream (exit 0)."""
+        proc = self._restore_proc
+        if self._shadow is None or proc is None or proc.returncode != 0:
+            return
+        self._shadow.swap()
+
+    def cleanup(self) -> None:
+        """Drop the shadow database (on every path), then remove the option files."""
+        if self._shadow is not None:
+            self._shadow.drop()
+            self._shadow = None
+        self._restore_proc = None
+        super().cleanup()
 
     # -- progress ----------------------------------------------------------------------------
     def estimated_size(self) -> int | None:

@@ -92,13 +92,6 @@ class PostgresCommandConnector(CommandConnector):
     extension_args: tuple[str, ...] = ()
 
     # -- options ---------------------------------------------------------------------------------
-    def flag(self, key: str, default: bool) -> bool:
-        """A boolean option; strings such as ``"false"`` or ``"0"`` count as false."""
-        value = self.option(key, default)
-        if isinstance(value, str):
-            return value.strip().lower() not in ("", "0", "false", "no", "off")
-        return bool(value)
-
     def names(self, key: str) -> list[str]:
         """A list-of-names option (``SCHEMAS``, ``EXCLUDE``); a single string is one name."""
         value = self.option(key)

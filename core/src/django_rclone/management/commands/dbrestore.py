@@ -42,6 +42,12 @@ class Command(RcloneCommand):
             action="store_true",
             help="Do not drop existing objects first; restore into a database without them (PostgreSQL).",
         )
+        parser.add_argument(
+            "--no-undo-backup",
+            action="store_true",
+            help="Do not back up the current database first (by default a pre-restore backup is taken, "
+            "and the command that restores it is printed).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options["verbosity"]
@@ -57,7 +63,9 @@ class Command(RcloneCommand):
         question = f"Restore database {database!r} from {name}?"
         for note in notes:
             question += f" Note: {note}."
-        if not self.confirm(f"{question} Its current contents will be replaced.", options["noinput"]):
+        question += " Its current contents will be replaced"
+        question += "." if options["no_undo_backup"] else " (a pre-restore undo backup of them is taken first)."
+        if not self.confirm(question, options["noinput"]):
             raise CommandError("Restore cancelled.")
         with progress.shown(self, f"Restoring {database!r}"):
             result = restore(
@@ -68,11 +76,15 @@ class Command(RcloneCommand):
                 force=options["force"],
                 connector_options={"DROP": False} if options["no_drop"] else None,
                 allow_unsigned=options["allow_unsigned"],
+                undo_backup=not options["no_undo_backup"],
             )
         for warning in result.warnings:
             self.warn(warning)
         check = "verified" if result.verified else "not verified"
-        self.info(
+        summary = (
             f"Restored database {result.database!r} from {result.name} "
             f"({human_size(result.size)}, {result.duration:.1f}s, checksum {check})"
         )
+        if result.undo_command:  # on the same line: cron mails and logs keep one line per run
+            summary += f"; to undo it: {result.undo_command}"
+        self.info(summary)
