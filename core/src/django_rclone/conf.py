@@ -233,6 +233,8 @@ def _check_signing_key(value: Any) -> tuple[str, ...]:
     if any(len(k) < MIN_SIGNING_KEY for k in keys):
         raise _fail("SIGNING_KEY", f"has a key shorter than {MIN_SIGNING_KEY} characters", fix)
     return tuple(keys)
+
+
 def _check_keep_days(value: Any) -> float:
     """``PRE_RESTORE_KEEP_DAYS``: a number of days, 0 or more (0: removed by the next cleanup)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:

@@ -53,6 +53,7 @@ class Manifest:
     @property
     def pre_restore(self) -> bool:
         return self.kind == KIND_PRE_RESTORE
+
     #: ``hmac-sha256:<hex>`` over ``content()`` when a signing key was set at backup time, else "".
     signature: str = ""
 
