@@ -51,3 +51,41 @@ def test_interrupted_restore_stops_children_and_commits_nothing(tmp_path: Path, 
     )
     wait_for(lambda: not pids_alive(pidfile), timeout=10)
     assert not out.exists()
+
+
+def test_an_interrupted_restore_never_gives_the_tool_end_of_input(tmp_path: Path) -> None:
+    """The tool is stopped before its input is closed: end of input is what makes a restore tool
+    commit (psql --single-transaction, the stand-in), so closing first could commit half a backup.
+    The stand-in ignores SIGTERM and waits for more bytes from a hung `rclone cat`; only SIGKILL may
+    end it, never end of input."""
+    import os
+    import shutil
+    import sys
+
+    remote, pidfile, out, mark = tmp_path / "remote", tmp_path / "pids", tmp_path / "restored.bin", tmp_path / "hung"
+    done = start(["dbbackup"], settings_for(remote, ["--size", "3000000"], []))
+    assert done.wait(timeout=60) == 0, done.stderr.read() if done.stderr else ""
+    real = shutil.which("rclone") or str(Path(sys.executable).parent / "rclone")
+    wrapper = tmp_path / "rclone-standin"
+    wrapper.write_text(
+        f'#!/bin/sh\nexec {sys.executable} {Path(__file__).parents[1] / "standins" / "rclone.py"} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    settings = settings_for(remote, [], ["--out", str(out), "--pidfile", str(pidfile), "--ignore-sigterm"])
+    settings["RCLONE_BINARY"] = str(wrapper)
+    os.environ.update(
+        STANDIN_RCLONE_REAL=real, STANDIN_RCLONE_FAIL="cat-hang:100000", STANDIN_RCLONE_HANG_MARK=str(mark)
+    )
+    try:
+        proc = start(["dbrestore", "--noinput", "--no-undo-backup"], settings)
+    finally:
+        for key in ("STANDIN_RCLONE_REAL", "STANDIN_RCLONE_FAIL", "STANDIN_RCLONE_HANG_MARK"):
+            os.environ.pop(key, None)
+    wait_for(lambda: pidfile.exists() and mark.exists(), timeout=60)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert err.strip().splitlines()[-1].startswith("CommandError: interrupted by SIGINT")
+    wait_for(lambda: not pids_alive(pidfile), timeout=20)
+    assert not out.exists(), "the restore tool saw end of input and committed a partial backup"

@@ -2,7 +2,10 @@
 
 Like a transactional database tool: killed or failed before end of input, nothing is committed.
 
-    python restore.py --out FILE [--fail-after K] [--hang-after K] [--pidfile F]
+    python restore.py --out FILE [--fail-after K] [--hang-after K] [--pidfile F] [--ignore-sigterm]
+
+``--ignore-sigterm`` makes it a tool that cannot be stopped politely: only end of input (it then
+commits) or SIGKILL ends it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,12 @@ def main() -> int:
     parser.add_argument("--fail-after", type=int)
     parser.add_argument("--hang-after", type=int)
     parser.add_argument("--pidfile")
+    parser.add_argument("--ignore-sigterm", action="store_true")
     args = parser.parse_args()
+    if args.ignore_sigterm:
+        import signal
+
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if args.pidfile:
         with open(args.pidfile, "a") as handle:
             handle.write(f"{os.getpid()}\n")

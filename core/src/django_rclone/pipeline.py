@@ -165,12 +165,15 @@ def _supervised(wiring: list[tuple[Stage, str]]) -> Iterator[None]:
     try:
         yield
     except BaseException:
+        # Stop every process before closing its pipes: end of input is what makes a restore tool
+        # commit (psql --single-transaction), so a consumer must never see it on a failure path.
+        for stage in stages:
+            stage.stop()
         for stage in stages:
             for stream in (stage.proc.stdin, stage.proc.stdout):
                 if stream is not None:
                     with contextlib.suppress(OSError):
                         stream.close()
-            stage.stop()
         raise
     finally:
         for stage in stages:
