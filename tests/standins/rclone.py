@@ -1,7 +1,8 @@
 """Stand-in rclone: runs the real rclone, except for the action named in STANDIN_RCLONE_FAIL.
 
 ``STANDIN_RCLONE_FAIL=rcat:K`` makes ``rcat`` read K bytes then exit 1 (the remote went away
-mid-upload); ``cat:K`` makes ``cat`` write K bytes of the real object then exit 1.
+mid-upload); ``cat:K`` makes ``cat`` write K bytes of the real object then exit 1. A run's
+marker (``*.pending``) is always written for real.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ def main() -> int:
     real = os.environ["STANDIN_RCLONE_REAL"]
     argv = sys.argv[1:]
     action, _, limit = os.environ.get("STANDIN_RCLONE_FAIL", "").partition(":")
-    if action and action in argv:
+    if action and action in argv and not argv[-1].endswith(".pending"):  # a run's marker is not the backup
         k = int(limit or 0)
         if action == "rcat":
             got = 0

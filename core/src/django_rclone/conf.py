@@ -42,6 +42,8 @@ DEFAULTS: dict[str, Any] = {
     # Monitoring pings (see pings.py): {"backup": URL or {"start"/"success"/"failure": URL}}.
     "PING_URLS": {},
     "PING_TIMEOUT": 10,
+    # Seconds a backup waits for another backup of the same alias on this host (locks.alias_lock).
+    "LOCK_TIMEOUT": 600,
 }
 
 TEMPLATE_FIELDS = frozenset({"database", "datetime", "ext", "servername"})
@@ -99,6 +101,7 @@ class RcloneSettings:
     remote_display: str = ""
     #: Secret values from REMOTE and RCLONE_FLAGS (now in ``rclone_env``), scrubbed from messages.
     secrets: tuple[str, ...] = ()
+    lock_timeout: float = 600.0
 
 
 def _fail(key: str, problem: str, fix: str) -> ImproperlyConfigured:
@@ -142,6 +145,28 @@ def _check_template(template: Any) -> str:
                 "end the template with '{ext}' (or another field) so backups never look like manifests or markers",
             )
     return template
+
+
+def _check_names(template: str, date_format: str, aliases: list[str]) -> None:
+    """Names must say whose backup they are (``names.ambiguous_aliases``)."""
+    from django_rclone import names  # names imports this module's types
+
+    key = "DB_FILENAME_TEMPLATE"
+    clashes = names.ambiguous_aliases(template, date_format, aliases)
+    if clashes:
+        a, b = clashes[0]
+        raise _fail(
+            key,
+            f"is {template!r}, which makes a backup name of alias {a!r} read as one of {b!r}",
+            "put a fixed-shape field right after '{database}' (the default '{database}-{datetime}.{ext}'), "
+            "or a separator no alias contains, e.g. '{database}~{servername}-{datetime}.{ext}'",
+        )
+
+
+def _check_lock_timeout(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise _fail("LOCK_TIMEOUT", f"is {value!r}", "use a number of seconds, 0 or more (default 600)")
+    return float(value)
 
 
 def _check_date_format(fmt: Any) -> str:
@@ -265,6 +290,9 @@ def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
 
     remote = _check_remote(merged["REMOTE"])
     hidden_remote = secrecy.hide_remote(remote)
+    template = _check_template(merged["DB_FILENAME_TEMPLATE"])
+    date_format = _check_date_format(merged["DB_DATE_FORMAT"])
+    _check_names(template, date_format, list(getattr(django_settings, "DATABASES", {})))
     return RcloneSettings(
         remote=hidden_remote.remote,
         rclone_binary=binary,
@@ -272,8 +300,8 @@ def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
         rclone_flags=hidden_flags.flags,
         rclone_env={**env, **hidden_flags.env, **hidden_remote.env},
         db_backup_dir=db_dir,
-        db_filename_template=_check_template(merged["DB_FILENAME_TEMPLATE"]),
-        db_date_format=_check_date_format(merged["DB_DATE_FORMAT"]),
+        db_filename_template=template,
+        db_date_format=date_format,
         db_cleanup_keep=keep,
         media_backup_dir=media_dir,
         media_follow_symlinks=follow,
@@ -285,6 +313,7 @@ def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
         ping_timeout=parse_timeout(merged["PING_TIMEOUT"]),
         remote_display=secrecy.redact_remote(remote),
         secrets=(*hidden_flags.secrets, *hidden_remote.secrets, *_env_secrets(env)),
+        lock_timeout=_check_lock_timeout(merged["LOCK_TIMEOUT"]),
     )
 
 

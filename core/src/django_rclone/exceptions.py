@@ -83,3 +83,11 @@ class UnsafePath(DjangoRcloneError):
 
 class IncompatibleBackup(DjangoRcloneError):
     """A backup was made by another engine or connector than the one the target alias uses."""
+
+
+class LockTimeout(DjangoRcloneError):
+    """Another backup of the same alias on this host held the lock longer than ``LOCK_TIMEOUT``."""
+
+
+class NameConflict(DjangoRcloneError):
+    """Another run claimed or wrote the backup name this run chose; nothing of it was committed."""

@@ -1,8 +1,7 @@
 """The manifest: a small JSON object written next to each backup, last.
 
-Its presence is the commit record: a data object without a manifest is an orphan of a run that did
-not finish, which listing ignores and cleanup removes. ``dbrestore`` checks the stream against the
-manifest's size and SHA-256.
+Its presence is the commit record (``catalog`` says what an object without one is). ``dbrestore``
+checks the stream against the manifest's size and SHA-256.
 """
 
 from __future__ import annotations
@@ -33,6 +32,8 @@ class Manifest:
     tool_versions: dict[str, str] = field(default_factory=dict)
     host: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: The run that wrote the backup (its marker's id); lets the run re-read and recognise its commit.
+    run_id: str = ""
     format: int = FORMAT
 
     def to_bytes(self) -> bytes:
