@@ -465,6 +465,7 @@ FUZZ: dict[str, list[Any]] = {
     "STREAM_CHUNK_SIZE": [0, -5, "", "10", "1X", NAN, 1.5],
     "PING_URLS": [[], "x", {1: "u"}, {"backup": 5}, {"backup": "not a url\n"}, {"nosuch": "https://h/"}],
     "PING_TIMEOUT": [0, -1, NAN, float("inf"), "5", True],
+    "LOCK_TIMEOUT": [-1, NAN, float("inf"), "5", True, None],
     "NO_SUCH_KEY": [1],
 }
 CASES = [(key, value) for key, values in FUZZ.items() for value in values]

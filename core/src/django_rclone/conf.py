@@ -7,6 +7,7 @@ Django's ``setting_changed`` signal fires (``override_settings`` in tests).
 
 from __future__ import annotations
 
+import math
 import re
 import string
 from collections.abc import Mapping
@@ -164,8 +165,8 @@ def _check_names(template: str, date_format: str, aliases: list[str]) -> None:
 
 
 def _check_lock_timeout(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise _fail("LOCK_TIMEOUT", f"is {value!r}", "use a number of seconds, 0 or more (default 600)")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise _fail("LOCK_TIMEOUT", f"is {value!r}", "use a finite number of seconds, 0 or more (default 600)")
     return float(value)
 
 
