@@ -107,3 +107,6 @@ if os.environ.get("DJANGO_RCLONE_TEST_SETTINGS_REPR"):
     DJANGO_RCLONE = eval(  # noqa: S307 - test-only, the value comes from the test itself
         os.environ["DJANGO_RCLONE_TEST_SETTINGS_REPR"], {"nan": float("nan"), "inf": float("inf")}
     )
+# Subprocess tests that need more aliases (e.g. "other-b") add them here.
+if os.environ.get("DJANGO_RCLONE_TEST_EXTRA_DATABASES"):
+    DATABASES.update(json.loads(os.environ["DJANGO_RCLONE_TEST_EXTRA_DATABASES"]))

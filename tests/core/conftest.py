@@ -68,9 +68,10 @@ MANAGE = (
 )
 
 
-def start(args: list[str], rclone: dict[str, object]) -> subprocess.Popen[str]:
+def start(args: list[str], rclone: dict[str, object], extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     env = {
         **os.environ,
+        **(extra_env or {}),
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "PYTHONPATH": str(ROOT),
         "DJANGO_RCLONE_TEST_SETTINGS_JSON": json.dumps(rclone),
@@ -120,3 +121,11 @@ def pids_alive(pidfile: Path) -> list[int]:
         if state[state.rindex(")") + 2] != "Z":
             alive.append(pid)
     return alive
+
+
+def marker(remote: Path, name: str, hours_old: float, body: str = "{}") -> None:
+    """The run marker a backup run of ours writes beside ``name``, made ``hours_old`` hours ago."""
+    path = remote / "db" / f"{name}.{('a' if hours_old else 'b') * 32}.pending"
+    path.write_text(body)
+    moment = time.time() - hours_old * 3600
+    os.utime(path, (moment, moment))

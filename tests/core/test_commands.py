@@ -40,7 +40,8 @@ def test_listbackups_shows_committed_backups_only(remote: Path) -> None:
     fake_backup(remote, "default-2024-01-01-000000.sqlite3")
     fake_backup(remote, "default-2024-01-02-000000.sqlite3")
     fake_backup(remote, "other-2024-01-03-000000.sqlite3")
-    fake_backup(remote, "default-2024-01-04-000000.sqlite3", committed=False)  # orphan of a failed run
+    fake_backup(remote, "default-2024-01-04-000000.sqlite3", committed=False)  # a run of ours is writing it:
+    (remote / "db" / f"default-2024-01-04-000000.sqlite3.{'a' * 32}.pending").write_text("{}")  # its marker
     fake_backup(remote, "holiday-photo.jpg")  # not made by the template
     lines = run("listbackups").splitlines()
     assert lines[0].split() == ["NAME", "DATABASE", "SIZE", "CREATED", "(UTC)", "AGE", "KIND"]

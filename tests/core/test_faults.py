@@ -186,17 +186,20 @@ def test_skip_verify_restores_a_corrupted_object_with_a_warning(
     assert "verification skipped" in capsys.readouterr().err
 
 
-def test_backup_without_manifest_is_invisible_but_restorable_by_name(
+def test_backup_without_manifest_restores_unverified_as_latest_and_by_name(
     backed_up: Callable[..., Path],
     remote: Path,
     capsys: pytest.CaptureFixture[str],
     expected_payload: Callable[[int], bytes],
 ) -> None:
+    # No manifest and no run marker: a backup made elsewhere (0.1.0, copied by hand), not an orphan.
     out = backed_up()
     obj = data_object(remote)
     Path(str(obj) + ".manifest.json").unlink()
-    with pytest.raises(CommandError, match="no backups of database 'default'"):
-        call_command("dbrestore", "--noinput", verbosity=0)
+    call_command("dbrestore", "--noinput")
+    assert out.read_bytes() == expected_payload(SIZE)
+    assert "has no manifest" in capsys.readouterr().err
+    out.unlink()
     call_command("dbrestore", "--noinput", "--input-path", obj.name)
     assert out.read_bytes() == expected_payload(SIZE)
     assert "has no manifest" in capsys.readouterr().err

@@ -466,6 +466,7 @@ FUZZ: dict[str, list[Any]] = {
     "PING_URLS": [[], "x", {1: "u"}, {"backup": 5}, {"backup": "not a url\n"}, {"nosuch": "https://h/"}],
     "PING_TIMEOUT": [0, -1, NAN, float("inf"), "5", True],
     "SIGNING_KEY": ["", "short", 5, b"k" * 40, [], ["k" * 40, 1], {"k": "v"}, "\n" * 40, "k" * 40],
+    "LOCK_TIMEOUT": [-1, NAN, float("inf"), "5", True, None],
     "NO_SUCH_KEY": [1],
 }
 CASES = [(key, value) for key, values in FUZZ.items() for value in values]

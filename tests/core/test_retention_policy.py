@@ -14,7 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 
 from django_rclone.conf import load_settings
-from tests.core.conftest import remote_files
+from tests.core.conftest import marker, remote_files
 
 pytestmark = pytest.mark.usefixtures("no_stray_processes")
 
@@ -46,7 +46,7 @@ def left(remote: Path, alias: str) -> set[str]:
     return {
         f.removeprefix("db/")
         for f in remote_files(remote)
-        if f.startswith(f"db/{alias}-") and not f.endswith(".manifest.json")
+        if f.startswith(f"db/{alias}-") and not f.endswith((".manifest.json", ".pending"))
     }
 
 
@@ -161,7 +161,9 @@ def test_dbbackup_clean_applies_the_policy_and_spares_the_new_backup(
     stale = (datetime.now(timezone.utc) - timedelta(hours=30)).strftime(STAMP)
     fresh = (datetime.now(timezone.utc) - timedelta(minutes=5)).strftime(STAMP)
     (remote / "db" / name("default", stale)).write_bytes(b"orphan of a run that died")
+    marker(remote, name("default", stale), hours_old=30)
     (remote / "db" / name("default", fresh)).write_bytes(b"another run is still writing this")
+    marker(remote, name("default", fresh), hours_old=0)
     out = run("dbbackup", "--clean", verbosity=2)
     new = {
         n for n in left(remote, "default") if n not in {name("default", "2099-01-01-000000"), name("default", fresh)}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.core.conftest import remote_files
+from tests.core.conftest import marker, remote_files
 
 pytestmark = pytest.mark.usefixtures("no_stray_processes")
 
@@ -68,7 +68,9 @@ def test_cleanbackups_dry_run_then_delete(rclone_settings: Callable[..., None], 
     stale = (datetime.now(timezone.utc) - timedelta(hours=30)).strftime("%Y-%m-%d-%H%M%S")
     fresh = (datetime.now(timezone.utc) - timedelta(minutes=5)).strftime("%Y-%m-%d-%H%M%S")
     (remote / "db" / f"default-{stale}.sqlite3").write_bytes(b"orphan")
+    marker(remote, f"default-{stale}.sqlite3", hours_old=30)
     (remote / "db" / f"default-{fresh}.sqlite3").write_bytes(b"still being written by another run")
+    marker(remote, f"default-{fresh}.sqlite3", hours_old=0)
     before = remote_files(remote)
     out, _ = run("cleanbackups", "--dry-run")
     assert remote_files(remote) == before
@@ -86,6 +88,7 @@ def test_cleanbackups_dry_run_then_delete(rclone_settings: Callable[..., None], 
             "db/default-2024-01-04-000000.sqlite3",
             "db/default-2024-01-04-000000.sqlite3.manifest.json",
             f"db/default-{fresh}.sqlite3",
+            f"db/default-{fresh}.sqlite3.{'b' * 32}.pending",
             "db/other-2024-01-01-000000.sqlite3",
             "db/other-2024-01-01-000000.sqlite3.manifest.json",
         ]

@@ -4,7 +4,7 @@
 mid-upload); ``cat:K`` makes ``cat`` write K bytes of the real object then exit 1, and
 ``cat-hang:K`` write K bytes then hang until it is killed (to interrupt a restore mid-stream; it
 creates the file named by ``STANDIN_RCLONE_HANG_MARK``, if set, once it hangs). An object shorter
-than K bytes (a manifest) is read normally.
+than K bytes (a manifest) is read normally. A run's marker (``*.pending``) is always written for real.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def main() -> int:
     argv = sys.argv[1:]
     mode, _, limit = os.environ.get("STANDIN_RCLONE_FAIL", "").partition(":")
     action = "cat" if mode == "cat-hang" else mode
-    if action and action in argv:
+    if action and action in argv and not argv[-1].endswith(".pending"):  # a run's marker is not the backup
         k = int(limit or 0)
         if action == "rcat":
             got = 0

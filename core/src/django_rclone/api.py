@@ -26,13 +26,17 @@ __all__ = [
 def list_backups(
     database: str | None = None, *, limit: int | None = None, with_manifests: bool = True
 ) -> list[BackupEntry]:
-    """Committed database backups on the remote, newest first.
+    """Database backups on the remote, newest first: committed ones and ones made elsewhere.
 
-    ``database`` keeps one alias, ``limit`` the newest N. Each entry carries ``name``, ``path``,
-    ``size`` and ``created``; with ``with_manifests`` (the default: one more rclone call for the
-    whole folder) also ``sha256`` and the rest of the manifest (``entry.manifest``).
+    ``database`` keeps one alias (the one each backup's manifest names; for a backup without a
+    manifest, the one its name reads as), ``limit`` the newest N. Each entry carries ``name``,
+    ``path``, ``size``, ``created`` and ``verified`` (``False`` for a backup without a usable
+    manifest: a 0.1.0 or hand-copied backup, or one whose manifest describes another object), and
+    ``sha256`` and the rest of the manifest (``entry.manifest``) when it has one. Manifests are
+    always read (one rclone call for the whole folder); ``with_manifests`` is accepted for
+    compatibility.
     """
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be 1 or more, got {limit!r}")
     conf = get_settings()
-    return catalog.committed(conf, Rclone.from_settings(conf), database, limit=limit, with_manifests=with_manifests)
+    return catalog.listed(conf, Rclone.from_settings(conf), database, limit=limit)

@@ -7,6 +7,7 @@ Django's ``setting_changed`` signal fires (``override_settings`` in tests).
 
 from __future__ import annotations
 
+import math
 import re
 import string
 from collections.abc import Mapping
@@ -46,6 +47,8 @@ DEFAULTS: dict[str, Any] = {
     "SIGNING_KEY": None,
     # Days retention keeps the undo backups dbrestore takes before replacing a database.
     "PRE_RESTORE_KEEP_DAYS": 7,
+    # Seconds a backup waits for another backup of the same alias on this host (locks.alias_lock).
+    "LOCK_TIMEOUT": 600,
 }
 
 TEMPLATE_FIELDS = frozenset({"database", "datetime", "ext", "servername"})
@@ -106,6 +109,7 @@ class RcloneSettings:
     #: SIGNING_KEY as a tuple (first signs, all verify); kept out of repr so it never reaches a log.
     signing_keys: tuple[str, ...] = field(default=(), repr=False)
     pre_restore_keep_days: float = 7.0
+    lock_timeout: float = 600.0
 
 
 def _fail(key: str, problem: str, fix: str) -> ImproperlyConfigured:
@@ -149,6 +153,28 @@ def _check_template(template: Any) -> str:
                 "end the template with '{ext}' (or another field) so backups never look like manifests or markers",
             )
     return template
+
+
+def _check_names(template: str, date_format: str, aliases: list[str]) -> None:
+    """Names must say whose backup they are (``names.ambiguous_aliases``)."""
+    from django_rclone import names  # names imports this module's types
+
+    key = "DB_FILENAME_TEMPLATE"
+    clashes = names.ambiguous_aliases(template, date_format, aliases)
+    if clashes:
+        a, b = clashes[0]
+        raise _fail(
+            key,
+            f"is {template!r}, which makes a backup name of alias {a!r} read as one of {b!r}",
+            "put a fixed-shape field right after '{database}' (the default '{database}-{datetime}.{ext}'), "
+            "or a separator no alias contains, e.g. '{database}~{servername}-{datetime}.{ext}'",
+        )
+
+
+def _check_lock_timeout(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise _fail("LOCK_TIMEOUT", f"is {value!r}", "use a finite number of seconds, 0 or more (default 600)")
+    return float(value)
 
 
 def _check_date_format(fmt: Any) -> str:
@@ -307,6 +333,9 @@ def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
 
     remote = _check_remote(merged["REMOTE"])
     hidden_remote = secrecy.hide_remote(remote)
+    template = _check_template(merged["DB_FILENAME_TEMPLATE"])
+    date_format = _check_date_format(merged["DB_DATE_FORMAT"])
+    _check_names(template, date_format, list(getattr(django_settings, "DATABASES", {})))
     return RcloneSettings(
         remote=hidden_remote.remote,
         rclone_binary=binary,
@@ -314,8 +343,8 @@ def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
         rclone_flags=hidden_flags.flags,
         rclone_env={**env, **hidden_flags.env, **hidden_remote.env},
         db_backup_dir=db_dir,
-        db_filename_template=_check_template(merged["DB_FILENAME_TEMPLATE"]),
-        db_date_format=_check_date_format(merged["DB_DATE_FORMAT"]),
+        db_filename_template=template,
+        db_date_format=date_format,
         db_cleanup_keep=keep,
         media_backup_dir=media_dir,
         media_follow_symlinks=follow,
@@ -329,6 +358,7 @@ def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
         secrets=(*hidden_flags.secrets, *hidden_remote.secrets, *_env_secrets(env)),
         signing_keys=_check_signing_key(merged["SIGNING_KEY"]),
         pre_restore_keep_days=_check_keep_days(merged["PRE_RESTORE_KEEP_DAYS"]),
+        lock_timeout=_check_lock_timeout(merged["LOCK_TIMEOUT"]),
     )
 
 

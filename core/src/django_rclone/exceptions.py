@@ -105,3 +105,11 @@ class IncompatibleBackup(DjangoRcloneError):
 
 class UndoBackupFailed(DjangoRcloneError):
     """The pre-restore (undo) backup failed, so the restore did not start."""
+
+
+class LockTimeout(DjangoRcloneError):
+    """Another backup of the same alias on this host held the lock longer than ``LOCK_TIMEOUT``."""
+
+
+class NameConflict(DjangoRcloneError):
+    """Another run claimed or wrote the backup name this run chose; nothing of it was committed."""

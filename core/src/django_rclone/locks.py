@@ -1,9 +1,9 @@
 """One backup per (remote, alias) at a time on this host.
 
-Two runs for the same alias in the same second would render the same name and overwrite each
-other's object and manifest. Holding an exclusive ``flock`` from choosing the name until the
-manifest is written makes the second run wait, then pick a fresh name. Runs on different hosts
-writing one alias to one remote should put ``{servername}`` in ``DB_FILENAME_TEMPLATE``.
+Runs on one host share a lock file in the temporary directory: a second run for the same alias
+waits for the first (saying so on stderr) and gives up after ``LOCK_TIMEOUT`` seconds. The lock
+only orders runs that share a temporary directory; runs on other hosts (or with another TMPDIR)
+are kept apart on the remote itself by the run markers of ``operations.backup``.
 """
 
 from __future__ import annotations
@@ -12,11 +12,16 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from django_rclone.exceptions import DjangoRcloneError
+from django_rclone.exceptions import DjangoRcloneError, LockTimeout
+
+#: Seconds between attempts to take a busy lock.
+POLL = 0.2
 
 
 def lock_path(remote: str, database: str) -> Path:
@@ -24,9 +29,20 @@ def lock_path(remote: str, database: str) -> Path:
     return Path(tempfile.gettempdir()) / f"django-rclone-{key}.lock"
 
 
+def _to_stderr(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
 @contextlib.contextmanager
-def alias_lock(remote: str, database: str) -> Iterator[None]:
-    """Hold the host-wide lock for backups of ``database`` to ``remote`` (blocks while taken)."""
+def alias_lock(
+    remote: str, database: str, timeout: float = 600.0, notify: Callable[[str], None] = _to_stderr
+) -> Iterator[None]:
+    """Hold the host-wide lock for backups of ``database`` to ``remote``.
+
+    When another run holds it, ``notify`` gets one line saying so, and ``LockTimeout`` is raised
+    once ``timeout`` seconds have passed without getting it.
+    """
     path = lock_path(remote, database)
     try:
         fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
@@ -36,7 +52,28 @@ def alias_lock(remote: str, database: str) -> Iterator[None]:
             "remove a stale file another user left there, or point TMPDIR at a private folder"
         ) from exc
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        if not _try_lock(fd):
+            notify(
+                f"Waiting for another backup of database {database!r} to {remote} on this host "
+                f"(lock {path}); giving up after {timeout:g} s (LOCK_TIMEOUT)."
+            )
+            deadline = time.monotonic() + timeout
+            while not _try_lock(fd):
+                if time.monotonic() >= deadline:
+                    raise LockTimeout(
+                        f"another backup of database {database!r} to {remote} has held the lock {path} for more "
+                        f"than {timeout:g} s (LOCK_TIMEOUT); nothing was backed up. Let it finish, or stop it "
+                        "if it hangs"
+                    )
+                time.sleep(POLL)
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True

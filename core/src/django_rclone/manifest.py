@@ -1,8 +1,7 @@
 """The manifest: a small JSON object written next to each backup, last.
 
-Its presence is the commit record: a data object without a manifest is an orphan of a run that did
-not finish, which listing ignores and cleanup removes. ``dbrestore`` checks the stream against the
-manifest's size and SHA-256.
+Its presence is the commit record (``catalog`` says what an object without one is). ``dbrestore``
+checks the stream against the manifest's size and SHA-256.
 
 With ``DJANGO_RCLONE["SIGNING_KEY"]`` set, the manifest also carries ``signature``: an HMAC-SHA256
 over its canonical content (every other field, including any a later version adds, see
@@ -45,6 +44,8 @@ class Manifest:
     tool_versions: dict[str, str] = field(default_factory=dict)
     host: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: The run that wrote the backup (its marker's id); lets the run re-read and recognise its commit.
+    run_id: str = ""
     format: int = FORMAT
     #: ``"backup"``, or ``"pre-restore"`` for the undo backup ``dbrestore`` takes first. Manifests
     #: written before this field existed read as ``"backup"``.

@@ -10,12 +10,16 @@ from __future__ import annotations
 import re
 import socket
 import string
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from django_rclone.conf import RcloneSettings
 from django_rclone.exceptions import UnsafePath
+
+if TYPE_CHECKING:
+    from django_rclone.conf import RcloneSettings
 
 MANIFEST_SUFFIX = ".manifest.json"
 #: Marker objects of a run in progress end with this.
@@ -23,6 +27,9 @@ PENDING_SUFFIX = ".pending"
 #: Endings of objects the core writes beside backups; no backup name may end with one
 #: (``DB_FILENAME_TEMPLATE`` is checked against this list).
 RESERVED_SUFFIXES = (MANIFEST_SUFFIX, PENDING_SUFFIX)
+#: A run's claim on a name while it uploads: ``<name>.<run id>.pending`` (see ``operations.backup``).
+MARKER_SUFFIX = PENDING_SUFFIX
+_MARKER = re.compile(r"^(?P<name>.+)\.(?P<run>[0-9a-f]{32})" + re.escape(MARKER_SUFFIX) + "$")
 
 _DIRECTIVES = {
     "Y": r"\d{4}",
@@ -59,10 +66,10 @@ def _date_regex(fmt: str) -> str:
     return "".join(out)
 
 
-@lru_cache(maxsize=32)
-def _name_regex(template: str, date_format: str) -> re.Pattern[str]:
+@lru_cache(maxsize=128)
+def _name_regex(template: str, date_format: str, database: str | None = None) -> re.Pattern[str]:
     groups = {
-        "database": r"(?P<database>.+?)",
+        "database": r"(?P<database>.+?)" if database is None else f"(?P<database>{re.escape(database)})",
         "datetime": f"(?P<datetime>{_date_regex(date_format)})",
         "ext": r"(?P<ext>[^/]+)",
         "servername": r"(?P<servername>.*?)",
@@ -81,13 +88,45 @@ def render(conf: RcloneSettings, database: str, ext: str, when: datetime, server
     name = conf.db_filename_template.format(
         database=database, datetime=stamp, ext=ext, servername=servername or socket.gethostname()
     )
+    return check_new_name(name)
+
+
+def check_new_name(name: str) -> str:
+    """``check_name`` plus: a new backup's name never ends like a manifest or a run marker."""
     check_name(name)
+    if is_reserved(name):
+        raise UnsafePath(
+            f"{name!r} ends in {', '.join(repr(s) for s in RESERVED_SUFFIXES)}, which django-rclone keeps for "
+            "its own bookkeeping; choose another name (or another extension / servername)"
+        )
     return name
 
 
-def parse(conf: RcloneSettings, name: str) -> ParsedName | None:
-    """Split a backup name into its parts, or ``None`` if it was not made by this template."""
-    match = _name_regex(conf.db_filename_template, conf.db_date_format).match(name)
+def is_reserved(filename: str) -> bool:
+    """A manifest or a run marker: bookkeeping, never a backup."""
+    return filename.endswith(RESERVED_SUFFIXES)
+
+
+def marker_name(name: str, run_id: str) -> str:
+    """The claim a run writes beside ``name`` before uploading it."""
+    return f"{name}.{run_id}{MARKER_SUFFIX}"
+
+
+def split_marker(filename: str) -> tuple[str, str] | None:
+    """``(backup name, run id)`` of a run marker, or ``None`` if ``filename`` is not one."""
+    match = _MARKER.match(filename)
+    return (match["name"], match["run"]) if match else None
+
+
+def parse(conf: RcloneSettings, name: str, database: str | None = None) -> ParsedName | None:
+    """Split a backup name into its parts, or ``None`` if it was not made by this template.
+
+    With ``database``, only a reading in which that alias is the database part counts (a name of
+    ``other-b`` can also read as ``other`` when the template puts a free field after it).
+    """
+    if is_reserved(name):
+        return None
+    match = _name_regex(conf.db_filename_template, conf.db_date_format, database).match(name)
     if not match:
         return None
     try:
@@ -101,6 +140,45 @@ def parse(conf: RcloneSettings, name: str) -> ParsedName | None:
         ext=groups.get("ext") or "",
         servername=groups.get("servername") or "",
     )
+
+
+def owner(conf: RcloneSettings, name: str, aliases: Iterable[str]) -> str | None:
+    """The alias a name without a manifest belongs to: the one alias of ``aliases`` it reads as,
+    else the database part of the template's reading (an alias no longer configured); ``None`` if
+    the name was not made by the template."""
+    readings = [alias for alias in aliases if parse(conf, name, alias) is not None]
+    if len(readings) == 1:
+        return readings[0]
+    parsed = parse(conf, name)
+    return parsed.database if parsed else None
+
+
+#: Sample values for the ambiguity probe; an alias's name must not read as another alias's.
+_PROBE_SERVERS = ("host", "")
+_PROBE_EXT = "dump"
+_PROBE_TIME = datetime(2024, 1, 15, 12, 0, 5, tzinfo=timezone.utc)
+
+
+def ambiguous_aliases(template: str, date_format: str, aliases: Iterable[str]) -> list[tuple[str, str]]:
+    """Pairs ``(a, b)`` where a backup name of alias ``a`` also reads as a name of ``b``.
+
+    A template with a free field next to ``{database}`` (``{database}-{servername}-...``) lets the
+    aliases ``other`` and ``other-b`` produce the same names; such templates are refused
+    (``conf.load_settings``) because nothing could tell whose backup a name is.
+    """
+    known = sorted(set(aliases))
+    found = []
+    for a in known:
+        for b in known:
+            if a == b:
+                continue
+            for server in _PROBE_SERVERS:
+                stamp = _PROBE_TIME.strftime(date_format)
+                sample = template.format(database=a, datetime=stamp, ext=_PROBE_EXT, servername=server)
+                if _name_regex(template, date_format, b).match(sample):
+                    found.append((a, b))
+                    break
+    return found
 
 
 def check_name(name: str) -> str:

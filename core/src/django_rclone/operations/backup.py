@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import random
 import socket
 import time
+import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -12,7 +16,7 @@ from typing import Any
 from django_rclone import __version__, catalog, names, progress, signing
 from django_rclone.conf import get_settings
 from django_rclone.db.base import BaseConnector
-from django_rclone.exceptions import DjangoRcloneError
+from django_rclone.exceptions import DjangoRcloneError, NameConflict
 from django_rclone.failures import COMMIT, DUMP, RETENTION, reached, reports_failures
 from django_rclone.interrupts import interruptible, shield
 from django_rclone.local_paths import refuse_media_overlap
@@ -47,27 +51,143 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
-def _free_name(conf: Any, rclone: Rclone, database: str, ext: str, servername: str) -> tuple[str, datetime]:
-    """A name no other backup uses; waits for the next tick of DB_DATE_FORMAT rather than clobber."""
-    for _ in range(5):
+#: How many names a run tries before giving up when other runs keep claiming the same ones.
+CLAIM_ATTEMPTS = 8
+#: Before committing, how often (and how many seconds apart) to look again while a rival marker is there.
+RIVAL_CHECKS = 10
+RIVAL_PAUSE = 0.5
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A name this run owns on the remote: its marker is the only one and nothing else uses it."""
+
+    name: str
+    started: datetime
+    run_id: str
+    marker: str
+
+    def marker_path(self, conf: Any) -> str:
+        return catalog.db_path(conf, self.marker)
+
+
+def _marker_body(run_id: str, name: str, database: str, servername: str, started: datetime) -> bytes:
+    body = {
+        "run_id": run_id,
+        "name": name,
+        "database": database,
+        "host": servername or socket.gethostname(),
+        "pid": os.getpid(),
+        "started": _iso(started),
+    }
+    return (json.dumps(body, sort_keys=True) + "\n").encode()
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """What one listing of the folder says about a name."""
+
+    object: bool
+    manifest: bool
+    rivals: list[str]
+
+
+def _look(conf: Any, rclone: Rclone, name: str, run_id: str) -> _Seen:
+    """The object, its manifest and the other runs' markers for ``name``, from one listing."""
+    files = [r["Name"] for r in rclone.lsjson(catalog.db_folder(conf))]
+    rivals = []
+    for filename in files:
+        split = names.split_marker(filename)
+        if split and split[0] == name and split[1] != run_id:
+            rivals.append(filename)
+    return _Seen(name in files, names.manifest_name(name) in files, rivals)
+
+
+def _claim(conf: Any, rclone: Rclone, database: str, ext: str, servername: str, output_filename: str | None) -> Claim:
+    """Choose a name and make it this run's: write a marker, then list the folder.
+
+    The run keeps the name only if its marker is the only one for it and neither the object nor a
+    manifest exists; otherwise it removes its marker and tries a new name (a fixed
+    ``output_filename`` fails instead). Two runs that write their markers at the same moment both
+    see each other and both retry after a random pause, so at most one of them ever uploads.
+    """
+    run_id = uuid.uuid4().hex
+    name = output_filename or ""
+    if output_filename and names.parse(conf, output_filename) and not names.parse(conf, output_filename, database):
+        raise DjangoRcloneError(
+            f"{output_filename!r} reads as a backup of another database under DB_FILENAME_TEMPLATE; "
+            f"choose a name that does not (its manifest will say it belongs to {database!r})"
+        )
+    for _attempt in range(CLAIM_ATTEMPTS):
         started = datetime.now(timezone.utc)
-        name = names.render(conf, database, ext, started, servername)
-        path = catalog.db_path(conf, name)
-        if rclone.stat(path) is None and rclone.stat(path + names.MANIFEST_SUFFIX) is None:
-            return name, started
-        time.sleep(1.0 - started.microsecond / 1_000_000 + 0.01)
-    raise DjangoRcloneError(
-        f"backup name {name!r} is taken on the remote; add more precision to DB_DATE_FORMAT (e.g. %f)"
+        name = (
+            names.check_new_name(output_filename)
+            if output_filename
+            else names.render(conf, database, ext, started, servername)
+        )
+        marker = names.marker_name(name, run_id)
+        rclone.rcat_bytes(catalog.db_path(conf, marker), _marker_body(run_id, name, database, servername, started))
+        seen = _look(conf, rclone, name, run_id)
+        if not (seen.object or seen.manifest or seen.rivals):
+            return Claim(name, started, run_id, marker)
+        with shield():
+            rclone.deletefile(catalog.db_path(conf, marker))
+        if output_filename and not (seen.object or seen.manifest):
+            raise NameConflict(
+                f"another run is writing {name!r} in {catalog.db_folder(conf)} ({seen.rivals[0]}); "
+                "nothing was backed up; choose another output filename"
+            )
+        if output_filename:
+            raise DjangoRcloneError(
+                f"{name!r} already exists in {catalog.db_folder(conf)}; choose another output filename"
+            )
+        # A name the clock gives again next second; a random pause keeps two rivals from meeting again.
+        time.sleep(1.0 - datetime.now(timezone.utc).microsecond / 1_000_000 + random.uniform(0.01, 1.0))  # noqa: S311 - jitter, not a secret
+    raise NameConflict(
+        f"could not claim a backup name for database {database!r} in {catalog.db_folder(conf)} after "
+        f"{CLAIM_ATTEMPTS} tries (last {name!r}): other runs keep writing the same names. Add more precision "
+        "to DB_DATE_FORMAT (e.g. %f) or {servername} to DB_FILENAME_TEMPLATE"
     )
 
 
-def _chosen_name(conf: Any, rclone: Rclone, name: str) -> tuple[str, datetime]:
-    """``output_filename``: a plain name that no backup or manifest on the remote uses yet."""
-    names.check_name(name)
-    path = catalog.db_path(conf, name)
-    if rclone.stat(path) is not None or rclone.stat(path + names.MANIFEST_SUFFIX) is not None:
-        raise DjangoRcloneError(f"{name!r} already exists in {catalog.db_folder(conf)}; choose another output filename")
-    return name, datetime.now(timezone.utc)
+def _check_landed(conf: Any, rclone: Rclone, claim: Claim, size: int) -> None:
+    """Before committing: the object holds the bytes this run uploaded and no other run claims it."""
+    path = catalog.db_path(conf, claim.name)
+    record = rclone.stat(path)
+    if record is None or int(record.get("Size", -1)) not in (size, -1):
+        found = "nothing" if record is None else f"{record.get('Size')} bytes"
+        raise NameConflict(
+            f"after uploading {size} bytes to {claim.name}, the remote holds {found} there: another run or "
+            "process wrote the same name; this run's backup is not committed"
+        )
+    # A rival marker that appears now is usually a run that saw ours and is backing off: give it a
+    # moment to remove it. One that stays is a run that claimed the same name too (a remote whose
+    # listing lagged): neither may commit then.
+    for _ in range(RIVAL_CHECKS):
+        seen = _look(conf, rclone, claim.name, claim.run_id)
+        if seen.manifest or not seen.rivals:
+            break
+        time.sleep(RIVAL_PAUSE)
+    if seen.rivals or seen.manifest:
+        raise NameConflict(
+            f"another run claimed {claim.name} while this run uploaded it "
+            f"({', '.join(seen.rivals) or 'its manifest appeared'}); this run's backup is not committed"
+        )
+
+
+def _commit(conf: Any, rclone: Rclone, claim: Claim, manifest: Manifest) -> None:
+    """Write the manifest, read it back to see it is this run's, then drop the marker."""
+    path = catalog.db_path(conf, names.manifest_name(claim.name))
+    rclone.rcat_bytes(path, manifest.to_bytes())
+    try:
+        landed = Manifest.from_bytes(rclone.cat_bytes(path))
+    except (ValueError, TypeError) as exc:
+        raise NameConflict(f"the manifest of {claim.name} reads back unreadable ({exc}); not committed") from exc
+    if (landed.run_id, landed.sha256, landed.size) != (claim.run_id, manifest.sha256, manifest.size):
+        raise NameConflict(
+            f"the manifest of {claim.name} reads back as another run's ({landed.run_id or 'no run id'}); "
+            "this run's backup is not committed"
+        )
 
 
 @reports_failures(db_backup_failed, "database", path=None)
@@ -83,10 +203,12 @@ def backup(
 ) -> BackupResult:
     """Back up one database alias to the remote and return what was written.
 
-    The data object is deleted again if anything fails, and the manifest (the commit record) is
-    written only after every process exited 0 and the connector's ``check_dump()`` accepted the
-    dump's head, tail and stderr (before the upload was allowed to complete). Backups of one
-    alias to one remote run one at a time on this host (``locks.alias_lock``).
+    The run first claims a name with a marker object (``_claim``), so runs on other hosts never
+    write the same name; the data object is deleted again if anything fails, and the manifest (the
+    commit record) is written only after every process exited 0, the connector's ``check_dump()``
+    accepted the dump's head, tail and stderr (before the upload was allowed to complete), and the
+    object on the remote has the size this run uploaded. Backups of one alias to one remote run one
+    at a time on this host (``locks.alias_lock``, up to ``LOCK_TIMEOUT`` seconds of waiting).
 
     ``output_filename`` replaces the name from ``DB_FILENAME_TEMPLATE`` (it must be a free, plain
     name); ``connector_options`` override connector options for this run (``run_options``);
@@ -109,11 +231,9 @@ def backup(
     pre_db_backup.send(sender=sender, database=database, connector=connector)
     clock = time.monotonic()
     try:
-        with interruptible(), alias_lock(conf.remote, database):
-            if output_filename:
-                name, started = _chosen_name(conf, rclone, output_filename)
-            else:
-                name, started = _free_name(conf, rclone, database, ext, servername)
+        with interruptible(), alias_lock(conf.remote, database, conf.lock_timeout):
+            claim = _claim(conf, rclone, database, ext, servername, output_filename)
+            name, started = claim.name, claim.started
             path = catalog.db_path(conf, name)
             reached(DUMP, path=name)
             if progress.active() is not None:  # the estimate may cost a query: only for a display
@@ -122,6 +242,7 @@ def backup(
                 stats = _stream(host, connector, database, rclone, path)
                 metadata = connector.dump_finished()
                 reached(COMMIT)
+                _check_landed(conf, rclone, claim, stats.size)
                 manifest = Manifest(
                     name=name,
                     database=database,
@@ -137,14 +258,19 @@ def backup(
                     host=servername or socket.gethostname(),
                     metadata=metadata,
                     kind=kind,
+                    run_id=claim.run_id,
                 )
                 if conf.signing_keys:
                     manifest = signing.sign(manifest, conf.signing_keys[0])
-                rclone.rcat_bytes(path + names.MANIFEST_SUFFIX, manifest.to_bytes())
+                _commit(conf, rclone, claim, manifest)
+            except NameConflict:
+                raise  # the name is contested: touch nothing there; our marker makes our leftovers sweepable
             except BaseException:
                 with shield():
-                    _discard(rclone, path)
+                    _discard(conf, rclone, claim)
                 raise
+            with shield(), contextlib.suppress(Exception):
+                rclone.deletefile(claim.marker_path(conf))  # committed; a marker left behind is swept later
     finally:
         with shield():  # a second Ctrl-C must not stop a connector's cleanup half-way
             connector.cleanup()
@@ -193,9 +319,19 @@ def _estimate(connector: BaseConnector) -> int | None:
     return size if isinstance(size, int) and size > 0 else None
 
 
-def _discard(rclone: Rclone, path: str) -> None:
-    """Best-effort removal of a failed run's manifest and data object."""
-    for leftover in (path + names.MANIFEST_SUFFIX, path):
-        with contextlib.suppress(Exception):
-            if rclone.stat(leftover) is not None:
-                rclone.deletefile(leftover)
+def _discard(conf: Any, rclone: Rclone, claim: Claim) -> None:
+    """Best-effort removal of what a failed run wrote under its claim: its manifest (only if it is
+    this run's), the object, then the marker; the marker stays if the object could not be removed,
+    so orphan clean-up can prove it a leftover of ours later."""
+    path = catalog.db_path(conf, claim.name)
+    with contextlib.suppress(Exception):
+        mine = Manifest.from_bytes(rclone.cat_bytes(path + names.MANIFEST_SUFFIX))
+        if mine.run_id == claim.run_id:
+            rclone.deletefile(path + names.MANIFEST_SUFFIX)
+    try:
+        if rclone.stat(path) is not None:
+            rclone.deletefile(path)
+    except Exception:  # the marker keeps the leftover provably ours
+        return
+    with contextlib.suppress(Exception):
+        rclone.deletefile(claim.marker_path(conf))

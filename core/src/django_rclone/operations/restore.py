@@ -60,22 +60,34 @@ class RestoreResult:
         return f"python manage.py dbrestore -d {shlex.quote(self.database)} -i {shlex.quote(self.undo)} --noinput"
 
 
-def _load_manifest(rclone: Rclone, path: str, lenient: bool = False) -> Manifest | None:
-    """The backup's manifest, ``None`` without one; an unreadable one is an error unless ``lenient``
-    (``--skip-verify``), where it is treated as absent."""
+def _load_manifest(
+    conf: RcloneSettings, rclone: Rclone, name: str, path: str, lenient: bool = False
+) -> Manifest | None:
+    """The backup's manifest, ``None`` without one. An unreadable manifest, or one that describes
+    another object (``catalog.mismatch``), is an error unless ``lenient`` (``--skip-verify``),
+    where it is treated as absent."""
     if rclone.stat(path + names.MANIFEST_SUFFIX) is None:
         return None
     raw = rclone.cat_bytes(path + names.MANIFEST_SUFFIX)
     try:
-        return Manifest.from_bytes(raw)
+        manifest = Manifest.from_bytes(raw)
     except (ValueError, TypeError) as exc:
         if lenient:
             return None
         raise IntegrityError(f"the manifest of {path} is unreadable ({exc}); restore with --skip-verify") from exc
+    problem = catalog.mismatch(conf, name, manifest)
+    if problem is None:
+        return manifest
+    if lenient:
+        return None
+    raise IntegrityError(
+        f"refusing to restore {name}: {problem}; nothing was restored (--skip-verify restores it unchecked)"
+    )
 
 
 def select(database: str, input_path: str | None = None) -> str:
-    """The backup name to restore: ``input_path`` (checked) or the newest committed one.
+    """The backup name to restore: ``input_path`` (checked) or the newest backup of ``database``
+    (committed, or made elsewhere without a manifest; never one a run is still writing).
 
     Pre-restore undo backups are never "the newest": they are restored only when named.
     """
@@ -86,15 +98,16 @@ def select(database: str, input_path: str | None = None) -> str:
                 "the backup name (--input-path) is empty; give a name as `listbackups` prints it, "
                 "or leave the option out to restore the newest backup"
             )
-        return names.check_name(input_path)  # an unknown alias is refused when its connector resolves
+        names.check_name(input_path)
+        if names.is_reserved(input_path):
+            names.check_new_name(input_path)  # raises: a manifest or a run marker is not a backup
+        return input_path  # an unknown alias is refused when its connector resolves
     database_settings(database)  # an unknown alias: one line naming the known ones, not "no backups"
-    rclone = Rclone.from_settings(conf)
-    entries = catalog.committed(conf, rclone, database)
+    entries = catalog.listed(conf, Rclone.from_settings(conf), database)
     if not entries:
         raise BackupNotFound(f"no backups of database {database!r} in {catalog.db_folder(conf)}")
-    for entry in entries:  # newest first; usually the first manifest read settles it
-        manifest = catalog.manifests(conf, rclone, [entry.name]).get(entry.name)
-        if manifest is None or not manifest.pre_restore:
+    for entry in entries:  # newest first; the listing carries each manifest
+        if entry.manifest is None or not entry.manifest.pre_restore:
             return entry.name
     raise BackupNotFound(
         f"no backups of database {database!r} in {catalog.db_folder(conf)} except pre-restore undo backups; "
@@ -188,7 +201,7 @@ def _inspect(
     record = rclone.stat(path)
     if record is None:
         raise BackupNotFound(f"backup {name!r} does not exist in {catalog.db_folder(conf)}")
-    return path, record, _load_manifest(rclone, path, lenient=not verify)
+    return path, record, _load_manifest(conf, rclone, name, path, lenient=not verify)
 
 
 def _compatibility_notes(
@@ -207,8 +220,7 @@ def _compatibility_notes(
             "Nothing was changed; pass --force (force=True) if you are sure the restore tool can read it"
         )
     notes = [f"restoring despite a mismatch (--force): {p}" for p in problems]
-    parsed = names.parse(conf, name)
-    source = manifest.database if manifest else (parsed.database if parsed else database)
+    source = manifest.database if manifest else (names.owner(conf, name, catalog.configured_aliases()) or database)
     if source != database:
         notes.append(f"{name} is a backup of database {source!r}, restored into {database!r}")
     return notes

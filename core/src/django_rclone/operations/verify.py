@@ -36,8 +36,8 @@ def verify_backup(name: str, max_age_hours: float | None = None) -> VerifyResult
     conf = get_settings()
     rclone = Rclone.from_settings(conf)
     path = catalog.db_path(conf, name)
-    parsed = names.parse(conf, name)
-    database = parsed.database if parsed else ""
+    database = names.owner(conf, name, catalog.configured_aliases()) or ""
+    parsed = names.parse(conf, name, database) if database else None
     age = (datetime.now(timezone.utc) - parsed.timestamp).total_seconds() / 3600 if parsed else 0.0
     if rclone.stat(path) is None:
         return VerifyResult(name, database, False, "the backup object does not exist")
@@ -47,6 +47,9 @@ def verify_backup(name: str, max_age_hours: float | None = None) -> VerifyResult
         manifest = Manifest.from_bytes(rclone.cat_bytes(path + names.MANIFEST_SUFFIX))
     except (ValueError, TypeError) as exc:
         return VerifyResult(name, database, False, f"unreadable manifest ({exc})")
+    problem = catalog.mismatch(conf, name, manifest)
+    if problem:
+        return VerifyResult(name, database, False, problem)
     progress.expect(manifest.size)
     try:
         with interruptible():

@@ -1,4 +1,4 @@
-"""``listbackups``: committed database backups (or media files) on the remote, as a table or JSON."""
+"""``listbackups``: database backups (or media files) on the remote, as a table or JSON."""
 
 from __future__ import annotations
 
@@ -63,7 +63,10 @@ def _positive(value: str) -> int:
 
 
 class Command(RcloneCommand):
-    help = "List committed database backups (or media files) on the rclone remote, newest first."
+    help = (
+        "List database backups (or media files) on the rclone remote, newest first; backups without a usable "
+        "manifest are marked UNVERIFIED."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("-d", "--database", help="Only backups of this database alias.")
@@ -106,9 +109,11 @@ class Command(RcloneCommand):
         for entry in entries:
             created = entry.timestamp.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
             age = human_age((now - entry.timestamp).total_seconds())
+            note = "" if entry.verified else f"  UNVERIFIED ({entry.to_dict()['problem']})"
             self.stdout.write(
                 f"{entry.name:<{width}}  {entry.database:<{db_width}}  {human_size(entry.size):>10}  {created}  "
                 f"{age:<7}  {entry.kind or '?'}"
+                + note
             )
         total = sum(e.size for e in entries)
         self.info(f"{len(entries)} backup(s), {human_size(total)}", level=2)
