@@ -112,8 +112,7 @@ class Command(RcloneCommand):
             note = "" if entry.verified else f"  UNVERIFIED ({entry.to_dict()['problem']})"
             self.stdout.write(
                 f"{entry.name:<{width}}  {entry.database:<{db_width}}  {human_size(entry.size):>10}  {created}  "
-                f"{age:<7}  {entry.kind or '?'}"
-                + note
+                f"{age:<7}  {entry.kind or '?'}" + note
             )
         total = sum(e.size for e in entries)
         self.info(f"{len(entries)} backup(s), {human_size(total)}", level=2)
