@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from django_rclone import names
+from django_rclone import codecs, names
 from django_rclone.conf import RcloneSettings
 from django_rclone.exceptions import DjangoRcloneError
 from django_rclone.manifest import Manifest
@@ -43,6 +43,19 @@ class BackupEntry:
         return self.manifest.sha256 if self.manifest else None
 
     @property
+    def compression(self) -> str:
+        """The codec: from the manifest when loaded, else from the name's extension (``.zst``, ``.gz``)."""
+        if self.manifest is not None and isinstance(self.manifest.compression, str):
+            return self.manifest.compression
+        return codecs.split_extension(self.name)[1]
+
+    @property
+    def compression_ratio(self) -> float | None:
+        """Uncompressed over stored size, from the manifest (``None`` without one, or for old backups)."""
+        ratio = self.manifest.compression_ratio if self.manifest is not None else None
+        return round(ratio, 3) if isinstance(ratio, float) else None
+
+    @property
     def created(self) -> str:
         """When the backup started, from its name: ISO 8601 in UTC."""
         return self.timestamp.astimezone(timezone.utc).isoformat(timespec="seconds")
@@ -70,6 +83,10 @@ class BackupEntry:
             "host": m.host if m else None,
             "django_rclone_version": m.django_rclone_version if m else None,
             "tool_versions": dict(m.tool_versions) if m else None,
+            "compression": self.compression,
+            "compression_level": m.compression_level if m else None,
+            "uncompressed_size": m.uncompressed_size if m else None,
+            "compression_ratio": self.compression_ratio,
         }
 
 

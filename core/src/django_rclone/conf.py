@@ -20,6 +20,8 @@ from django.core.signals import setting_changed
 
 from django_rclone import secrecy
 from django_rclone.pings import PingTargets, parse_ping_urls, parse_timeout
+from django_rclone import codecs
+from django_rclone.codecs import Compression
 from django_rclone.retention_policy import RetentionSettings, parse_retention
 
 DEFAULTS: dict[str, Any] = {
@@ -42,6 +44,10 @@ DEFAULTS: dict[str, Any] = {
     # Monitoring pings (see pings.py): {"backup": URL or {"start"/"success"/"failure": URL}}.
     "PING_URLS": {},
     "PING_TIMEOUT": 10,
+    # The pipeline's compression stage (codecs.py): "zstd", "zstd:LEVEL", "gzip[:LEVEL]" or "none".
+    "COMPRESSION": "zstd",
+    "COMPRESSION_BY_DATABASE": {},
+    "COMPRESSION_THREADS": None,
 }
 
 TEMPLATE_FIELDS = frozenset({"database", "datetime", "ext", "servername"})
@@ -99,6 +105,12 @@ class RcloneSettings:
     remote_display: str = ""
     #: Secret values from REMOTE and RCLONE_FLAGS (now in ``rclone_env``), scrubbed from messages.
     secrets: tuple[str, ...] = ()
+    compression: Compression = field(default_factory=lambda: codecs.parse("zstd", codecs.all_cores()))
+    compression_by_database: Mapping[str, Compression] = field(default_factory=dict)
+
+    def compression_for(self, database: str) -> Compression:
+        """The codec for new backups of ``database``: ``COMPRESSION_BY_DATABASE``, else ``COMPRESSION``."""
+        return self.compression_by_database.get(database, self.compression)
 
 
 def _fail(key: str, problem: str, fix: str) -> ImproperlyConfigured:
@@ -204,6 +216,42 @@ def _check_chunk_size(value: Any) -> str | None:
     )
 
 
+def _check_compression(merged: Mapping[str, Any]) -> tuple[Compression, dict[str, Compression]]:
+    """``COMPRESSION``, ``COMPRESSION_BY_DATABASE`` and ``COMPRESSION_THREADS``."""
+    threads = merged["COMPRESSION_THREADS"]
+    if threads is None:
+        threads = codecs.all_cores()
+    elif isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise _fail(
+            "COMPRESSION_THREADS",
+            f"is {threads!r}",
+            "use None (every core), 0 (compress on the pumping thread) or a number of zstd worker threads",
+        )
+    try:
+        default = codecs.parse(merged["COMPRESSION"], threads)
+    except ValueError as exc:
+        raise _fail("COMPRESSION", str(exc), "see docs/configuration.md#compression") from None
+    per_alias = merged["COMPRESSION_BY_DATABASE"]
+    if not isinstance(per_alias, Mapping):
+        raise _fail("COMPRESSION_BY_DATABASE", f"is {per_alias!r}", 'use a dict such as {"default": "zstd:3"}')
+    known = set(getattr(django_settings, "DATABASES", {}))
+    overrides = {}
+    for alias, value in per_alias.items():
+        if alias not in known:
+            raise _fail(
+                "COMPRESSION_BY_DATABASE",
+                f"names {alias!r}, which is not in DATABASES",
+                f"use one of {sorted(known)}",
+            )
+        try:
+            overrides[alias] = codecs.parse(value, threads)
+        except ValueError as exc:
+            raise _fail(
+                f"COMPRESSION_BY_DATABASE'][{alias!r}", str(exc), "see docs/configuration.md#compression"
+            ) from None
+    return default, overrides
+
+
 def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
     """Validate a ``DJANGO_RCLONE`` mapping and return typed settings."""
     if raw is None:
@@ -265,6 +313,7 @@ def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
 
     remote = _check_remote(merged["REMOTE"])
     hidden_remote = secrecy.hide_remote(remote)
+    compression, compression_by_database = _check_compression(merged)
     return RcloneSettings(
         remote=hidden_remote.remote,
         rclone_binary=binary,
@@ -285,6 +334,8 @@ def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
         ping_timeout=parse_timeout(merged["PING_TIMEOUT"]),
         remote_display=secrecy.redact_remote(remote),
         secrets=(*hidden_flags.secrets, *hidden_remote.secrets, *_env_secrets(env)),
+        compression=compression,
+        compression_by_database=compression_by_database,
     )
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from django_rclone import progress
+from django_rclone.codecs import Decoder, Encoder
 from django_rclone.exceptions import IncompleteDump, IntegrityError, PipelineError
 from django_rclone.sample import StreamSample
 
@@ -33,10 +34,12 @@ _F_SETPIPE_SZ = 1031  # Linux fcntl; larger pipes mean fewer wake-ups per GiB
 
 @dataclass(frozen=True)
 class StreamStats:
-    """What went through the pipe."""
+    """What went through the pipe: the stored bytes, and how many bytes they encode."""
 
     size: int
     sha256: str
+    #: Bytes before compression (dump output / restore tool input); equals ``size`` without a codec.
+    uncompressed_size: int = -1
 
 
 @dataclass(frozen=True)
@@ -185,13 +188,16 @@ def stream_backup(
     consumer: Stage,
     sample: StreamSample | None = None,
     check: Callable[[StreamSample], None] | None = None,
+    encoder: Encoder | None = None,
 ) -> StreamStats:
     """Copy ``producer`` stdout into ``consumer`` stdin; raise ``PipelineError`` on any failure.
 
     Every raw chunk of the producer also goes to ``sample``. Once the producer exited 0, its stderr
     is added to the sample and ``check(sample)`` runs before the consumer receives end of input:
     an exception there (``IncompleteDump``) stops the consumer so the upload never completes.
-    On return both processes exited 0, the check passed and every byte reached the consumer.
+    With an ``encoder`` the consumer receives (and the stats count and hash) its output, and its
+    last bytes (the end of the frame) are written only after the check passed. On return both
+    processes exited 0, the check passed and every byte reached the consumer.
     """
     assert producer.proc.stdout is not None
     assert consumer.proc.stdin is not None
@@ -199,7 +205,8 @@ def stream_backup(
     _widen(src)
     _widen(dst)
     hasher = hashlib.sha256()
-    size = 0
+    size = raw_size = 0
+    encoder = encoder or Encoder()
     consumer_gone = False
     report = progress.active()
     with _supervised([(producer, "stdout"), (consumer, "stdin")]):
@@ -212,15 +219,17 @@ def stream_backup(
             chunk = view[:n]
             if sample is not None:
                 sample.feed(chunk)  # the raw dump bytes, for check_dump()
-            hasher.update(chunk)
+            raw_size += n
+            stored = encoder.feed(chunk)
+            hasher.update(stored)
             try:
-                _write_all(dst, chunk)
+                _write_all(dst, memoryview(stored))
             except BrokenPipeError:
                 consumer_gone = True
                 break
-            size += n
+            size += len(stored)
             if report is not None:
-                report.update(size)
+                report.update(raw_size)
         if consumer_gone:
             _close(consumer.proc.stdin)
             _close(producer.proc.stdout)
@@ -239,18 +248,29 @@ def stream_backup(
             except IncompleteDump as exc:
                 consumer.stop()  # before end of input, so the upload is not completed
                 raise IncompleteDump(f"{producer.label} exited 0 but {exc}; nothing was published") from exc
+        stored = encoder.flush()
+        hasher.update(stored)
+        size += len(stored)
+        try:
+            _write_all(dst, memoryview(stored))
+        except BrokenPipeError:
+            pass  # the consumer's exit status below tells what happened
         _close(consumer.proc.stdin)
         consumer.proc.wait()
         if consumer.proc.returncode != 0:
             raise consumer.failure()
-    return StreamStats(size=size, sha256=hasher.hexdigest())
+    return StreamStats(size=size, sha256=hasher.hexdigest(), uncompressed_size=raw_size)
 
 
-def stream_restore(producer: Stage, consumer: Stage, expected: Expected | None = None) -> StreamStats:
+def stream_restore(
+    producer: Stage, consumer: Stage, expected: Expected | None = None, decoder: Decoder | None = None
+) -> StreamStats:
     """Copy ``producer`` stdout into ``consumer`` stdin, holding back the last chunk.
 
-    The consumer receives its final bytes (and end of input) only after the producer exited 0 and
-    the stream matched ``expected``; otherwise the consumer is stopped before it could commit, and
+    ``expected`` is checked against the bytes the producer yields (the stored bytes); with a
+    ``decoder`` the consumer receives its output. The consumer receives its final bytes (and end
+    of input) only after the producer exited 0, the stream matched ``expected`` and the decoder
+    saw its stream end cleanly; otherwise the consumer is stopped before it could commit, and
     ``PipelineError`` / ``IntegrityError`` is raised.
     """
     assert producer.proc.stdout is not None
@@ -260,10 +280,11 @@ def stream_restore(producer: Stage, consumer: Stage, expected: Expected | None =
     _widen(dst)
     hasher = hashlib.sha256()
     size = 0
+    decoder = decoder or Decoder()
     report = progress.active()
     with _supervised([(producer, "stdout"), (consumer, "stdin")]):
         bufs = (bytearray(CHUNK_SIZE), bytearray(CHUNK_SIZE))
-        pending: memoryview | None = None
+        pending: memoryview | bytes | None = None
         turn = 0
         try:
             while True:
@@ -276,10 +297,15 @@ def stream_restore(producer: Stage, consumer: Stage, expected: Expected | None =
                 size += n
                 if report is not None:
                     report.update(size)
-                if pending is not None:
-                    _write_all(dst, pending)
-                pending = chunk
+                for piece in decoder.feed(chunk):  # without a codec: chunk itself (two buffers take turns)
+                    if pending is not None:
+                        _write_all(dst, memoryview(pending))
+                    pending = piece
                 turn ^= 1
+        except IntegrityError:  # undecodable: stop the consumer before it could see end of input
+            consumer.stop()
+            producer.stop()
+            raise
         except BrokenPipeError:
             _close(consumer.proc.stdin)
             consumer.proc.wait()
@@ -297,24 +323,32 @@ def stream_restore(producer: Stage, consumer: Stage, expected: Expected | None =
                 "before the database tool received the end of the stream"
             )
         else:
-            error = None  # type: ignore[assignment]
+            try:
+                decoder.finish()
+                error = None  # type: ignore[assignment]
+            except IntegrityError as exc:
+                error = exc
         if error is not None:
             consumer.stop()
             raise error
         try:
             if pending is not None:
-                _write_all(dst, pending)
+                _write_all(dst, memoryview(pending))
         except BrokenPipeError:
             pass  # the consumer's exit status below tells what happened
         _close(consumer.proc.stdin)
         consumer.proc.wait()
         if consumer.proc.returncode != 0:
             raise consumer.failure()
-    return StreamStats(size=size, sha256=hasher.hexdigest())
+    return StreamStats(size=size, sha256=hasher.hexdigest(), uncompressed_size=decoder.size)
 
 
-def stream_digest(producer: Stage) -> StreamStats:
-    """Read ``producer`` stdout to the end, counting and hashing; raise if it fails."""
+def stream_digest(producer: Stage, decoder: Decoder | None = None) -> StreamStats:
+    """Read ``producer`` stdout to the end, counting and hashing; raise if it fails.
+
+    With a ``decoder`` the stream is also decoded (output discarded) and its end checked, so
+    ``uncompressed_size`` is the decoded size; an undecodable stream raises ``IntegrityError``.
+    """
     assert producer.proc.stdout is not None
     src = producer.proc.stdout.fileno()
     _widen(src)
@@ -332,8 +366,13 @@ def stream_digest(producer: Stage) -> StreamStats:
             size += n
             if report is not None:
                 report.update(size)
+            if decoder is not None:
+                for _ in decoder.feed(view[:n]):
+                    pass
         producer.proc.wait()
         _close(producer.proc.stdout)
         if producer.proc.returncode != 0:
             raise producer.failure()
-    return StreamStats(size=size, sha256=hasher.hexdigest())
+        if decoder is not None:
+            decoder.finish()
+    return StreamStats(size=size, sha256=hasher.hexdigest(), uncompressed_size=decoder.size if decoder else size)

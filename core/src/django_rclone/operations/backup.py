@@ -9,7 +9,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from django_rclone import __version__, catalog, names, progress
+from django_rclone import __version__, catalog, codecs, names, progress
+from django_rclone.codecs import Compression
 from django_rclone.conf import get_settings
 from django_rclone.db.base import BaseConnector
 from django_rclone.exceptions import DjangoRcloneError
@@ -41,6 +42,8 @@ class BackupResult:
     duration: float
     manifest: Manifest
     cleaned: list[str] = field(default_factory=list)
+    #: Bytes the dump tool wrote, before the compression stage (``size`` is what was stored).
+    uncompressed_size: int = 0
 
 
 def _iso(moment: datetime) -> str:
@@ -61,9 +64,22 @@ def _free_name(conf: Any, rclone: Rclone, database: str, ext: str, servername: s
     )
 
 
-def _chosen_name(conf: Any, rclone: Rclone, name: str) -> tuple[str, datetime]:
-    """``output_filename``: a plain name that no backup or manifest on the remote uses yet."""
+def _chosen_name(conf: Any, rclone: Rclone, name: str, compression: Compression) -> tuple[str, datetime]:
+    """``output_filename``: a plain name that no backup or manifest on the remote uses yet.
+
+    The codec's extension is added unless the name already ends with it, so that a restore by name
+    (and a restore by hand) knows how to decode it; a name ending with another codec's is refused.
+    """
     names.check_name(name)
+    _, named_codec = codecs.split_extension(name)
+    if named_codec != compression.codec and named_codec != codecs.NONE:
+        raise DjangoRcloneError(
+            f"output filename {name!r} ends with the {named_codec} extension but this backup is compressed with "
+            f"{compression.label()}; drop the extension or set COMPRESSION for this database"
+        )
+    if compression.enabled and named_codec == codecs.NONE:
+        name = f"{name}.{compression.extension}"
+        names.check_name(name)
     path = catalog.db_path(conf, name)
     if rclone.stat(path) is not None or rclone.stat(path + names.MANIFEST_SUFFIX) is not None:
         raise DjangoRcloneError(f"{name!r} already exists in {catalog.db_folder(conf)}; choose another output filename")
@@ -101,21 +117,24 @@ def backup(
     resolution = resolve(database, host)
     connector = resolution.connector
     apply_run_options(connector, connector_options or {})
+    compression = codecs.NO_COMPRESSION if connector.output_compressed else conf.compression_for(database)
+    connector.stage_compression = compression.codec
     ext = host.extension(connector, database)
+    stored_ext = f"{ext}.{compression.extension}" if compression.enabled else ext
     pre_db_backup.send(sender=sender, database=database, connector=connector)
     clock = time.monotonic()
     try:
         with interruptible(), alias_lock(conf.remote, database):
             if output_filename:
-                name, started = _chosen_name(conf, rclone, output_filename)
+                name, started = _chosen_name(conf, rclone, output_filename, compression)
             else:
-                name, started = _free_name(conf, rclone, database, ext, servername)
+                name, started = _free_name(conf, rclone, database, stored_ext, servername)
             path = catalog.db_path(conf, name)
             reached(DUMP, path=name)
             if progress.active() is not None:  # the estimate may cost a query: only for a display
                 progress.expect(_estimate(connector), estimated=True)
             try:
-                stats = _stream(host, connector, database, rclone, path)
+                stats = _stream(host, connector, database, rclone, path, compression)
                 metadata = connector.dump_finished()
                 reached(COMMIT)
                 manifest = Manifest(
@@ -124,6 +143,9 @@ def backup(
                     engine=resolution.engine,
                     connector=resolution.connector_path,
                     extension=ext,
+                    compression=compression.codec,
+                    compression_level=compression.level,
+                    uncompressed_size=stats.uncompressed_size,
                     size=stats.size,
                     sha256=stats.sha256,
                     started_at=_iso(started),
@@ -148,6 +170,7 @@ def backup(
         sha256=stats.sha256,
         duration=time.monotonic() - clock,
         manifest=manifest,
+        uncompressed_size=stats.uncompressed_size,
     )
     send_after(post_db_backup, sender=sender, database=database, connector=connector, path=name, result=result)
     if clean:
@@ -157,8 +180,10 @@ def backup(
     return result
 
 
-def _stream(host: PluginHost, connector: BaseConnector, database: str, rclone: Rclone, path: str) -> StreamStats:
-    """Start the dump and ``rclone rcat`` and pump one into the other."""
+def _stream(
+    host: PluginHost, connector: BaseConnector, database: str, rclone: Rclone, path: str, compression: Compression
+) -> StreamStats:
+    """Start the dump and ``rclone rcat`` and pump one into the other through the compression stage."""
     dump = host.dump(connector, database)
     try:
         rcat = rclone.rcat(path)
@@ -170,6 +195,7 @@ def _stream(host: PluginHost, connector: BaseConnector, database: str, rclone: R
         rclone_stage(rcat, "rcat", rclone.secrets),
         sample=StreamSample(),
         check=lambda sample: host.check_dump(connector, database, sample),
+        encoder=compression.encoder(),
     )
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from django.db import connections
 
-from django_rclone import catalog, names, progress
+from django_rclone import catalog, codecs, names, progress
+from django_rclone.codecs import Compression
 from django_rclone.conf import RcloneSettings, get_settings
 from django_rclone.db.base import database_settings
 from django_rclone.exceptions import BackupNotFound, DjangoRcloneError, IncompatibleBackup, IntegrityError
@@ -82,7 +83,8 @@ def mismatches(resolution: Resolution, name: str, manifest: Manifest | None, ext
     database = resolution.database
     if manifest is None:
         parsed = names.parse(get_settings(), name)
-        ext = parsed.ext if parsed else name.rpartition(".")[2]
+        ext = codecs.split_extension(parsed.ext if parsed else name)[0]
+        ext = ext if parsed else ext.rpartition(".")[2]
         if ext != extension:
             return [f"it has the extension {ext!r} but the connector of {database!r} writes {extension!r}"]
         return []
@@ -116,6 +118,31 @@ def prepare(
     return name, check_compatible(database, name, force, verify)
 
 
+def stored_compression(conf: RcloneSettings, name: str, manifest: Manifest | None) -> Compression:
+    """How backup ``name`` was compressed: by its manifest, else by its extension (``.zst``, ``.gz``).
+
+    A manifest naming another codec than the extension does is refused (``IntegrityError``): one
+    of them was changed by hand, and decoding by the wrong one would feed garbage to the restore tool.
+    """
+    parsed = names.parse(conf, name)
+    by_name = codecs.split_extension(parsed.ext if parsed else name)[1]
+    if manifest is None:
+        return codecs.parse(by_name)
+    recorded = manifest.compression
+    if not isinstance(recorded, str) or recorded not in codecs.EXTENSIONS:
+        raise IncompatibleBackup(
+            f"the manifest of {name} names the codec {recorded!r}, which this version of django-rclone cannot "
+            "decode; nothing was restored"
+        )
+    if recorded != by_name:
+        ext = codecs.EXTENSIONS[by_name]
+        raise IntegrityError(
+            f"{name} is {'named ' + repr('.' + ext) if ext else 'named without a codec extension'} but its manifest "
+            f"says it is compressed with {recorded!r}; refusing to guess which one is wrong, nothing was restored"
+        )
+    return codecs.parse(recorded)
+
+
 def check_compatible(database: str, name: str, force: bool = False, verify: bool = True) -> list[str]:
     """Refuse (``IncompatibleBackup``) a backup that does not fit ``database`` unless ``force``.
 
@@ -126,6 +153,7 @@ def check_compatible(database: str, name: str, force: bool = False, verify: bool
     host = get_host()
     resolution = resolve(database, host)  # an unknown alias is the first thing to report
     _, _, manifest = _inspect(conf, rclone, name, verify)
+    stored_compression(conf, name, manifest)
     return _compatibility_notes(conf, host, resolution, database, name, manifest, force)
 
 
@@ -193,6 +221,7 @@ def restore(
     name = select(database, input_path)
     reached(PREPARE, path=name)
     path, record, manifest = _inspect(conf, rclone, name, verify)
+    compression = stored_compression(conf, name, manifest)
     warnings = _compatibility_notes(conf, host, resolution, database, name, manifest, force)
     expected = None
     if manifest is None:
@@ -211,7 +240,7 @@ def restore(
         reached(DOWNLOAD)
         progress.expect(size)
         with interruptible():
-            check = stream_digest(rclone_stage(rclone.cat(path), "cat", rclone.secrets))
+            check = stream_digest(rclone_stage(rclone.cat(path), "cat", rclone.secrets), compression.decoder())
         if (check.size, check.sha256) != (expected.size, expected.sha256):
             raise IntegrityError(f"{name} does not match its manifest (checked before restoring); nothing was restored")
     pre_db_restore.send(sender=sender, database=database, connector=connector, path=name)
@@ -232,7 +261,10 @@ def restore(
                 raise
             try:
                 stats = stream_restore(
-                    rclone_stage(cat, "cat", rclone.secrets), tool_stage(proc, connector, "RESTORE"), expected
+                    rclone_stage(cat, "cat", rclone.secrets),
+                    tool_stage(proc, connector, "RESTORE"),
+                    expected,
+                    compression.decoder(),
                 )
             except DjangoRcloneError:
                 connector.restore_finished()  # its own error, if any, is the root cause

@@ -86,7 +86,7 @@ class Command(RcloneCommand):
             return
         if options["database"] is not None:
             database_settings(options["database"])  # an unknown alias: one line naming the known ones
-        entries = list_backups(options["database"], limit=options["limit"], with_manifests=options["json"])
+        entries = list_backups(options["database"], limit=options["limit"], with_manifests=True)
         if options["json"]:
             self.stdout.write(json.dumps([entry.to_dict() for entry in entries], indent=2))
             return
@@ -99,12 +99,18 @@ class Command(RcloneCommand):
         now = datetime.now(timezone.utc)
         width = max(len("NAME"), *(len(e.name) for e in entries))
         db_width = max(len("DATABASE"), *(len(e.database) for e in entries))
-        self.stdout.write(f"{'NAME':<{width}}  {'DATABASE':<{db_width}}  {'SIZE':>10}  {'CREATED (UTC)':<19}  AGE")
+        self.stdout.write(
+            f"{'NAME':<{width}}  {'DATABASE':<{db_width}}  {'SIZE':>10}  {'CODEC':<5}  {'RATIO':>6}  "
+            f"{'CREATED (UTC)':<19}  AGE"
+        )
         for entry in entries:
             created = entry.timestamp.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
             age = human_age((now - entry.timestamp).total_seconds())
+            ratio = entry.compression_ratio
+            shown = f"{ratio:.1f}x" if ratio is not None else "-"
             self.stdout.write(
-                f"{entry.name:<{width}}  {entry.database:<{db_width}}  {human_size(entry.size):>10}  {created}  {age}"
+                f"{entry.name:<{width}}  {entry.database:<{db_width}}  {human_size(entry.size):>10}  "
+                f"{entry.compression:<5}  {shown:>6}  {created}  {age}"
             )
         total = sum(e.size for e in entries)
         self.info(f"{len(entries)} backup(s), {human_size(total)}", level=2)
