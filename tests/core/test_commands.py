@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from django_rclone.codecs import zstd
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
@@ -43,7 +45,7 @@ def test_listbackups_shows_committed_backups_only(remote: Path) -> None:
     fake_backup(remote, "default-2024-01-04-000000.sqlite3", committed=False)  # orphan of a failed run
     fake_backup(remote, "holiday-photo.jpg")  # not made by the template
     lines = run("listbackups").splitlines()
-    assert lines[0].split() == ["NAME", "DATABASE", "SIZE", "CREATED", "(UTC)", "AGE"]
+    assert lines[0].split() == ["NAME", "DATABASE", "SIZE", "CODEC", "RATIO", "CREATED", "(UTC)", "AGE"]
     assert [line.split()[0] for line in lines[1:]] == [
         "other-2024-01-03-000000.sqlite3",
         "default-2024-01-02-000000.sqlite3",
@@ -101,7 +103,7 @@ def test_custom_base_connector_subclass_round_trip(
     rclone_settings(CONNECTORS={"default": "tests.core.custom_connectors.CatFileConnector"})
     Author.objects.create(name="kept")
     call_command("dbbackup", verbosity=0)
-    assert any(f.endswith(".raw") for f in remote_files(remote))
+    assert any(f.endswith(".raw.zst") for f in remote_files(remote))  # zstd by default
     Author.objects.all().delete()
     call_command("dbrestore", "--noinput", verbosity=0)
     assert list(Author.objects.values_list("name", flat=True)) == ["kept"]
@@ -112,7 +114,7 @@ def test_extension_option_and_verbosity_zero(
 ) -> None:
     rclone_settings(CONNECTORS={"default": {"EXTENSION": "sql"}})
     assert run("dbbackup", "--verbosity", "0") == ""
-    assert [f for f in remote_files(remote) if f.endswith(".sql")]
+    assert [f for f in remote_files(remote) if f.endswith(".sql.zst")]
 
 
 @pytest.fixture
@@ -173,7 +175,8 @@ def test_a_plugin_can_start_the_dump_itself(sqlite_db: str, remote: Path) -> Non
         result = django_rclone.backup("default")
     finally:
         host.unregister("wrapper")
-    assert (remote / "db" / result.name).read_bytes() == b"-- dumped default by plugin\nCOMMIT;\n"
+    assert result.name.endswith(".zst")
+    assert zstd.decompress((remote / "db" / result.name).read_bytes()) == b"-- dumped default by plugin\nCOMMIT;\n"
 
 
 # -- media ----------------------------------------------------------------------------------------

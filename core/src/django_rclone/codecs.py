@@ -129,6 +129,9 @@ class Encoder:
         """The stored bytes still held back; called once, after the dump exited 0."""
         return b""
 
+    def close(self) -> None:
+        """Release the codec's worker threads and buffers; called on every path, success or not."""
+
 
 class ZstdEncoder(Encoder):
     """One zstd frame with a content checksum; ``threads`` worker threads (0: on the calling thread)."""
@@ -141,13 +144,18 @@ class ZstdEncoder(Encoder):
         if threads > 0:
             low, high = zstd.CompressionParameter.nb_workers.bounds()
             options[zstd.CompressionParameter.nb_workers] = min(threads, high) if high else 0
-        self._compressor = zstd.ZstdCompressor(options=options)
+        self._compressor: Any = zstd.ZstdCompressor(options=options)
 
     def feed(self, chunk: memoryview) -> bytes:
         return cast(bytes, self._compressor.compress(chunk))
 
     def flush(self) -> bytes:
         return cast(bytes, self._compressor.flush(zstd.ZstdCompressor.FLUSH_FRAME))
+
+    def close(self) -> None:
+        # zstd stops its worker threads when the compressor is freed; do not wait for the GC (a
+        # traceback of a failed backup keeps this frame, and so the encoder, alive).
+        self._compressor = None
 
 
 class GzipEncoder(Encoder):

@@ -209,7 +209,7 @@ def stream_backup(
     encoder = encoder or Encoder()
     consumer_gone = False
     report = progress.active()
-    with _supervised([(producer, "stdout"), (consumer, "stdin")]):
+    with _supervised([(producer, "stdout"), (consumer, "stdin")]), contextlib.closing(encoder):
         buf = bytearray(CHUNK_SIZE)
         view = memoryview(buf)
         while True:
