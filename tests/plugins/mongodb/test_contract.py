@@ -378,3 +378,20 @@ def test_exclude_must_be_a_list_of_collection_names(mongo_alias: Configure, bad:
     mongo_alias(options={"EXCLUDE": bad}, HOST="localhost")
     with pytest.raises(ImproperlyConfigured, match="EXCLUDE"):
         backup(ALIAS)
+
+
+@pytest.mark.parametrize(
+    ("compression", "suffix"), [("zstd", ".archive.zst"), ("zstd:19", ".archive.zst"), ("gzip", ".archive.gz")]
+)
+def test_round_trip_through_each_codec(
+    mongo_alias: Configure, standin_tools: StandinTools, remote: Path, compression: str, suffix: str
+) -> None:
+    mongo_alias(compression=compression, **SERVER)
+    dumped = backup(ALIAS)
+    assert dumped.name.endswith(suffix)
+    assert dumped.manifest.compression == compression.split(":")[0]
+    assert dumped.uncompressed_size == len(standin_tools.payload())
+    assert sha((remote / "db" / dumped.name).read_bytes()) == dumped.sha256
+    result = restore(ALIAS)
+    assert result.verified
+    assert standin_tools.out.read_bytes() == standin_tools.payload()
