@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from django_rclone.codecs import zstd
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 import django_rclone
 from django_rclone import signals
+from django_rclone.codecs import zstd
 from django_rclone.plugins import get_host, hookimpl
 from tests.core.conftest import remote_files
 from tests.testapp.models import Author

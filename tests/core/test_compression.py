@@ -101,11 +101,13 @@ def test_default_backup_is_zstd_with_a_zst_name_and_a_manifest_that_says_so(sqli
     Author.objects.create(name="Ada")
     result = django_rclone.backup("default")
     [obj] = objects(remote)
-    assert obj.name == result.name and obj.name.endswith(".sqlite3.zst")
+    assert obj.name == result.name
+    assert obj.name.endswith(".sqlite3.zst")
     stored = obj.read_bytes()
     assert stored[:4] == ZSTD_MAGIC
     dump = zstd.decompress(stored)
-    assert b"CREATE TABLE" in dump and b"Ada" in dump
+    assert b"CREATE TABLE" in dump
+    assert b"Ada" in dump
     manifest = manifest_of(obj)
     assert manifest["compression"] == "zstd"
     assert manifest["compression_level"] == codecs.DEFAULT_LEVELS["zstd"]
@@ -153,9 +155,11 @@ def test_old_uncompressed_backups_still_list_and_restore_after_turning_compressi
     time.sleep(1.1)  # the next name's timestamp
     call_command("dbbackup", verbosity=0)
     rows = {row["name"]: row for row in json.loads(_run("listbackups", "--json"))}
-    assert rows[old.name]["compression"] == "none" and rows[old.name]["compression_ratio"] is None
+    assert rows[old.name]["compression"] == "none"
+    assert rows[old.name]["compression_ratio"] is None
     [new] = [name for name in rows if name != old.name]
-    assert rows[new]["compression"] == "zstd" and rows[new]["compression_ratio"] > 1
+    assert rows[new]["compression"] == "zstd"
+    assert rows[new]["compression_ratio"] > 1
     Author.objects.create(name="Carol")
     restore("--input-path", old.name)
     assert names() == ["Ada"]
@@ -252,7 +256,7 @@ def test_corrupted_zstd_backup_is_refused_before_the_restore_tool_commits(
     data = bytearray(obj.read_bytes())
     data[len(data) // 2] ^= 0x55
     obj.write_bytes(bytes(data))
-    with pytest.raises(CommandError, match="not valid zstd data|does not match its manifest"):
+    with pytest.raises(CommandError, match=r"not valid zstd data|does not match its manifest"):
         restore("--input-path", obj.name, *(["--skip-verify"] if skip_verify else []))
     assert names() == ["current"]
 
@@ -306,7 +310,8 @@ def test_unknown_codec_in_manifest_is_refused(sqlite_db: str, remote: Path) -> N
 def test_verifybackups_decode_checks_the_uncompressed_size(sqlite_db: str, remote: Path) -> None:
     obj = _backup_then_change(remote)
     out = _run("verifybackups", "--decode")
-    assert "OK" in out and "decoded" in out
+    assert "OK" in out
+    assert "decoded" in out
     manifest = manifest_of(obj)
     manifest["uncompressed_size"] += 1  # stored bytes still match size and sha256
     Path(f"{obj}.manifest.json").write_text(json.dumps(manifest))

@@ -142,7 +142,7 @@ class ZstdEncoder(Encoder):
             zstd.CompressionParameter.checksum_flag: 1,
         }
         if threads > 0:
-            low, high = zstd.CompressionParameter.nb_workers.bounds()
+            _low, high = zstd.CompressionParameter.nb_workers.bounds()
             options[zstd.CompressionParameter.nb_workers] = min(threads, high) if high else 0
         self._compressor: Any = zstd.ZstdCompressor(options=options)
 

@@ -251,10 +251,8 @@ def stream_backup(
         stored = encoder.flush()
         hasher.update(stored)
         size += len(stored)
-        try:
+        with contextlib.suppress(BrokenPipeError):  # the consumer's exit status below tells what happened
             _write_all(dst, memoryview(stored))
-        except BrokenPipeError:
-            pass  # the consumer's exit status below tells what happened
         _close(consumer.proc.stdin)
         consumer.proc.wait()
         if consumer.proc.returncode != 0:

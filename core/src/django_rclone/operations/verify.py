@@ -10,9 +10,9 @@ from datetime import date, datetime, timezone
 from django_rclone import catalog, names, progress
 from django_rclone.conf import get_settings
 from django_rclone.exceptions import DjangoRcloneError
-from django_rclone.operations.restore import stored_compression
 from django_rclone.interrupts import interruptible
 from django_rclone.manifest import Manifest
+from django_rclone.operations.restore import stored_compression
 from django_rclone.pipeline import stream_digest
 from django_rclone.rclone import Rclone
 from django_rclone.stages import rclone_stage
