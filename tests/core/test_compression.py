@@ -391,3 +391,22 @@ def test_zstd_backup_through_a_crypt_or_compress_remote(
     restore()
     assert names() == ["Ada"]
     assert "OK" in _run("verifybackups", "--decode")
+
+
+# -- constant memory ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("codec", ["zstd", "gzip"])
+def test_decoder_output_comes_in_bounded_pieces_however_well_the_data_compressed(codec: str) -> None:
+    """A small object that expands a thousandfold must not be decoded into memory in one piece."""
+    plain = bytes(64 << 20)
+    stored = zstd.compress(plain) if codec == "zstd" else gzip.compress(plain)
+    assert len(stored) < 200_000
+    decoder = codecs.parse(codec).decoder()
+    total = biggest = 0
+    for piece in decoder.feed(stored):
+        total += len(piece)
+        biggest = max(biggest, len(piece))
+    decoder.finish()
+    assert total == len(plain) == decoder.size
+    assert biggest <= codecs.OUTPUT_LIMIT
