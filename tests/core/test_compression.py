@@ -223,6 +223,30 @@ def test_a_zstd_backup_restores_by_hand_with_the_zstd_cli(sqlite_db: str, remote
     assert rows.split() == [b"Ada"]
 
 
+@pytest.mark.parametrize("manifest", ["current", "pre-stage", "none"])
+def test_a_gz_that_is_the_connectors_own_extension_is_not_decoded(
+    sqlite_db: str, remote: Path, rclone_settings: Settings, manifest: str
+) -> None:
+    """``EXTENSION: "sqlite3.gz"`` (a tool that gzips by itself, or a name kept from django-dbbackup)
+    with the stage off: the object is plain, and restores as it is, with or without a manifest."""
+    rclone_settings(CONNECTORS={"default": {"EXTENSION": "sqlite3.gz"}}, COMPRESSION="none")
+    Author.objects.create(name="Ada")
+    call_command("dbbackup", verbosity=0)
+    [obj] = objects(remote)
+    assert obj.name.endswith(".sqlite3.gz")
+    assert b"Ada" in obj.read_bytes()  # not gzip: the extension is only a name here
+    data = manifest_of(obj)
+    if manifest == "pre-stage":
+        for key in ("compression", "compression_level", "uncompressed_size"):
+            data.pop(key)
+        Path(f"{obj}.manifest.json").write_text(json.dumps(data))
+    elif manifest == "none":
+        Path(f"{obj}.manifest.json").unlink()
+    Author.objects.create(name="Bob")
+    restore("--input-path", obj.name)
+    assert names() == ["Ada"]
+
+
 # -- refusals: damaged data, codec mismatch ------------------------------------------------------
 
 

@@ -83,7 +83,10 @@ def mismatches(resolution: Resolution, name: str, manifest: Manifest | None, ext
     database = resolution.database
     if manifest is None:
         parsed = names.parse(get_settings(), name)
-        ext = codecs.split_extension(parsed.ext if parsed else name)[0]
+        full = parsed.ext if parsed else name
+        if full == extension or full.endswith("." + extension):
+            return []
+        ext = codecs.split_extension(full)[0]  # without the stage's .zst / .gz
         ext = ext if parsed else ext.rpartition(".")[2]
         if ext != extension:
             return [f"it has the extension {ext!r} but the connector of {database!r} writes {extension!r}"]
@@ -118,15 +121,23 @@ def prepare(
     return name, check_compatible(database, name, force, verify)
 
 
-def stored_compression(conf: RcloneSettings, name: str, manifest: Manifest | None) -> Compression:
+def stored_compression(
+    conf: RcloneSettings, name: str, manifest: Manifest | None, connector_extension: str = ""
+) -> Compression:
     """How backup ``name`` was compressed: by its manifest, else by its extension (``.zst``, ``.gz``).
 
-    A manifest naming another codec than the extension does is refused (``IntegrityError``): one
-    of them was changed by hand, and decoding by the wrong one would feed garbage to the restore tool.
+    A ``.gz`` that belongs to the connector's own extension (``EXTENSION: "archive.gz"`` for a tool
+    that gzips by itself) is not the stage's: the manifest's ``extension``, or without a manifest
+    ``connector_extension``, tells them apart. A manifest naming another codec than the name does
+    is refused (``IntegrityError``): one of them was changed by hand, and decoding by the wrong one
+    would feed garbage to the restore tool.
     """
     parsed = names.parse(conf, name)
-    by_name = codecs.split_extension(parsed.ext if parsed else name)[1]
+    ext = parsed.ext if parsed else name
+    by_name = codecs.split_extension(ext)[1]
     if manifest is None:
+        if connector_extension and (ext == connector_extension or ext.endswith("." + connector_extension)):
+            return codecs.NO_COMPRESSION
         return codecs.parse(by_name)
     recorded = manifest.compression
     if not isinstance(recorded, str) or recorded not in codecs.EXTENSIONS:
@@ -134,6 +145,9 @@ def stored_compression(conf: RcloneSettings, name: str, manifest: Manifest | Non
             f"the manifest of {name} names the codec {recorded!r}, which this version of django-rclone cannot "
             "decode; nothing was restored"
         )
+    own = manifest.extension if isinstance(manifest.extension, str) else ""
+    if recorded == codecs.NONE and by_name != codecs.NONE and codecs.split_extension(own)[1] == by_name:
+        return codecs.NO_COMPRESSION  # the codec-like suffix is the connector's own extension
     if recorded != by_name:
         ext = codecs.EXTENSIONS[by_name]
         raise IntegrityError(
@@ -153,7 +167,7 @@ def check_compatible(database: str, name: str, force: bool = False, verify: bool
     host = get_host()
     resolution = resolve(database, host)  # an unknown alias is the first thing to report
     _, _, manifest = _inspect(conf, rclone, name, verify)
-    stored_compression(conf, name, manifest)
+    stored_compression(conf, name, manifest, host.extension(resolution.connector, database))
     return _compatibility_notes(conf, host, resolution, database, name, manifest, force)
 
 
@@ -221,7 +235,7 @@ def restore(
     name = select(database, input_path)
     reached(PREPARE, path=name)
     path, record, manifest = _inspect(conf, rclone, name, verify)
-    compression = stored_compression(conf, name, manifest)
+    compression = stored_compression(conf, name, manifest, host.extension(connector, database))
     warnings = _compatibility_notes(conf, host, resolution, database, name, manifest, force)
     expected = None
     if manifest is None:
