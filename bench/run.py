@@ -249,6 +249,25 @@ def _levels(alias: str, conf: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _manifest(name: str) -> bytes:
+    """A well-formed manifest: listbackups reads them all (one ``rclone cat``) to show codec and ratio."""
+    from django_rclone.manifest import Manifest
+
+    stamp = "2020-01-01T00:00:00+00:00"
+    return Manifest(
+        name=name,
+        database="default",
+        engine="django.db.backends.sqlite3",
+        connector="django_rclone_sqlite.connectors.SqliteConnector",
+        extension="sqlite3",
+        size=1,
+        sha256="0" * 64,
+        started_at=stamp,
+        finished_at=stamp,
+        django_rclone_version="bench",
+    ).to_bytes()
+
+
 def _listing(remote: Path) -> list[dict[str, Any]]:
     """listbackups and retention over LISTING_OBJECTS objects (half data, half manifests)."""
     from django.core.management import call_command
@@ -259,7 +278,7 @@ def _listing(remote: Path) -> list[dict[str, Any]]:
         stamp = f"2020-01-01-{i // 3600:02d}{i // 60 % 60:02d}{i % 60:02d}"
         name = f"default-{stamp}.sqlite3"
         (folder / name).write_bytes(b"x")
-        (folder / (name + MANIFEST_SUFFIX)).write_bytes(b"{}")
+        (folder / (name + MANIFEST_SUFFIX)).write_bytes(_manifest(name))
     conf = {"REMOTE": str(remote)}
     timings = []
     with _django_rclone(conf):

@@ -18,10 +18,9 @@ from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
-from django_rclone import secrecy
-from django_rclone.pings import PingTargets, parse_ping_urls, parse_timeout
-from django_rclone import codecs
+from django_rclone import codecs, secrecy
 from django_rclone.codecs import Compression
+from django_rclone.pings import PingTargets, parse_ping_urls, parse_timeout
 from django_rclone.retention_policy import RetentionSettings, parse_retention
 
 DEFAULTS: dict[str, Any] = {
