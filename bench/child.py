@@ -42,13 +42,15 @@ def main(argv: list[str]) -> int:
     clock = time.perf_counter()
     if action == "backup":
         result = backup(alias)
-        name, size = result.name, result.size
+        name, size, uncompressed = result.name, result.size, result.uncompressed_size
     else:
         restored = restore(alias, input_path=argv[2])
         name, size = restored.name, restored.size
+        uncompressed = restored.manifest.uncompressed_size if restored.manifest else None
     wall = time.perf_counter() - clock
     peak = _peak_rss_kib()
-    print(json.dumps({"wall": wall, "rss_kib": peak, "rss_before_kib": before, "name": name, "size": size}))
+    record = {"wall": wall, "rss_kib": peak, "rss_before_kib": before, "name": name, "size": size}
+    print(json.dumps({**record, "uncompressed_size": uncompressed if uncompressed is not None else size}))
     return 0
 
 

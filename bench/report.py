@@ -12,14 +12,17 @@ def _mib(value: float | None) -> str:
 
 def _table(rows: list[dict[str, Any]]) -> list[str]:
     lines = [
-        "| case | operation | dump MiB | ours s (median) | raw s (median) | ours/raw | peak RSS MiB "
-        "| RSS before the operation MiB |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| case | COMPRESSION | operation | dump MiB | stored MiB (ours / raw) | stored ours/raw | ours s (median) "
+        "| raw s (median) | ours/raw | peak RSS MiB | RSS before the operation MiB |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
+        stored = f"{r['stored_mib']:.1f} / {r['raw_stored_mib']:.1f}" if "stored_mib" in r else "n/a"
+        share = f"{r['stored_ratio']:.3f}" if r.get("stored_ratio") is not None else "n/a"
         lines.append(
-            f"| {r['case']} | {r['operation']} | {r['size_mib']:.0f} | {r['ours_s']:.2f} | {r['raw_s']:.2f} "
-            f"| {r['ratio']:.3f} | {_mib(r.get('rss_mib'))} | {_mib(r.get('rss_start_mib'))} |"
+            f"| {r['case']} | {r.get('codec', 'none')} | {r['operation']} | {r['size_mib']:.0f} | {stored} | {share} "
+            f"| {r['ours_s']:.2f} | {r['raw_s']:.2f} | {r['ratio']:.3f} | {_mib(r.get('rss_mib'))} "
+            f"| {_mib(r.get('rss_start_mib'))} |"
         )
     return lines
 
@@ -53,6 +56,19 @@ def write(results: dict[str, Any], folder: Path) -> None:
             else:
                 lines.append(f"| {r['setting']} | {r['seconds']:.2f} | {r['size_mib']:.1f} |")
         lines.append("")
+    if results.get("levels"):
+        lines += [
+            f"## The compression stage: levels and threads ({results.get('compression_mib', '?')} MiB of typical rows)",
+            "",
+            "| alias | COMPRESSION | threads | backup s (median) | dump MiB | stored MiB | dump/stored |",
+            "|---|---|---:|---:|---:|---:|---:|",
+        ]
+        for r in results["levels"]:
+            lines.append(
+                f"| {r['alias']} | {r['codec']} | {r['threads']} | {r['seconds']:.2f} | {r['dump_mib']:.1f} "
+                f"| {r['stored_mib']:.1f} | {r['dump_mib'] / r['stored_mib']:.2f} |"
+            )
+        lines.append("")
     if results.get("listing"):
         lines += ["## Listing and retention", "", "| operation | seconds |", "|---|---:|"]
         lines += [f"| {r['what']} | {r['seconds']:.2f} |" for r in results["listing"]]
@@ -70,7 +86,7 @@ def _chart(results: dict[str, Any], path: Path) -> None:
     except ImportError:
         return
     rows = results["pipeline"]
-    labels = [f"{r['case']}\n{r['operation']}" for r in rows]
+    labels = [f"{r['case']} {r.get('codec', '')}\n{r['operation']}" for r in rows]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(8, len(rows) * 0.9), 8), sharex=True)
     xs = range(len(rows))
     width = 0.4

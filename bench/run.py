@@ -10,7 +10,14 @@ typical rows), then runs alternately, ``BENCH_REPEAT`` times each:
 - ours: ``backup()`` / ``restore()`` in a fresh child process (``bench.child``), which reports the
   wall time of the operation and the peak RSS of our Python process;
 - raw: ``<dump argv> | rclone rcat <path>`` and ``rclone cat <path> | <restore argv>`` in bash,
-  with the very argv and environment the connector would use.
+  with the very argv and environment the connector would use without our compression stage
+  (so pg_dump compresses with its own zlib, as every tool without the stage does);
+- ours once per codec of ``BENCH_CODECS`` (default "zstd,none": the default setting, then the
+  stage turned off), side by side, with the stored bytes of each.
+
+Then, at ``BENCH_COMPRESSION_MIB`` of typical rows per family, the stage's levels and thread counts
+(``BENCH_LEVELS``, default "1,3,6,9"; ``BENCH_THREADS``, default "1,2"): backup seconds and stored
+bytes, against pg_dump's own zlib.
 
 Environment: BENCH_SIZES (MiB, default "50,1024"), BENCH_REPEAT (default 3), BENCH_DATABASES
 (default "sqlite,postgres,mysql"), BENCH_REMOTES (default "local,s3"), BENCH_QUICK=1 (sizes
@@ -44,6 +51,9 @@ SIZES = [int(s) for s in os.environ.get("BENCH_SIZES", "10,100" if QUICK else "5
 REPEAT = int(os.environ.get("BENCH_REPEAT", "2" if QUICK else "3"))
 DATABASES = os.environ.get("BENCH_DATABASES", "sqlite,postgres,mysql").split(",")
 REMOTES = os.environ.get("BENCH_REMOTES", "local,s3").split(",")
+CODECS = os.environ.get("BENCH_CODECS", "zstd,none").split(",")
+LEVELS = [int(x) for x in os.environ.get("BENCH_LEVELS", "1,3,6,9").split(",") if x]
+THREADS = [int(x) for x in os.environ.get("BENCH_THREADS", "1,2").split(",") if x]
 RESULTS = Path(os.environ.get("BENCH_RESULTS", ROOT / "bench" / "results"))
 ALIASES = {"sqlite": "default", "postgres": "postgres", "mysql": "mysql"}
 #: pg_dump settings compared for time and size (COMPRESSION connector option).
@@ -52,6 +62,8 @@ COMPRESSIONS = ["0", "1", "6", "9", "lz4", "zstd:3"]
 #: Size of the typical-rows-only database the compression comparison dumps.
 COMPRESSION_MIB = int(os.environ.get("BENCH_COMPRESSION_MIB", "20" if QUICK else "200"))
 LISTING_OBJECTS = 10_000
+#: Share of incompressible random blobs in the pipeline databases (the rest: typical rows).
+BLOB_SHARE = float(os.environ.get("BENCH_BLOB_SHARE", "0.8"))
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -147,7 +159,8 @@ def _connector(alias: str) -> Any:
 
 
 def _compare(alias: str, conf: dict[str, Any], label: str) -> list[dict[str, Any]]:
-    """Backup and restore, ours and raw alternately, REPEAT times; one row per operation."""
+    """Backup and restore, ours (once per codec) and raw alternately, REPEAT times; one row per
+    codec and operation, each against the same raw runs."""
     from django_rclone.conf import get_settings
     from django_rclone.rclone import Rclone, join
 
@@ -160,45 +173,99 @@ def _compare(alias: str, conf: dict[str, Any], label: str) -> list[dict[str, Any
             dump_env = {**connector.environment("DUMP"), **dict(rclone.env)}
             restore_env = {**connector.environment("RESTORE"), **dict(rclone.env)}
             raw_path = join(conf["REMOTE"], "raw", f"{alias}.bin")
-            ours: dict[str, list[dict[str, Any]]] = {"backup": [], "restore": []}
+            ours: dict[str, dict[str, list[dict[str, Any]]]] = {c: {"backup": [], "restore": []} for c in CODECS}
             raw: dict[str, list[float]] = {"backup": [], "restore": []}
-            name = ""
+            names: dict[str, str] = {}
             for i in range(REPEAT):
                 for first in ("ours", "raw") if i % 2 == 0 else ("raw", "ours"):
                     if first == "ours":
-                        run = _ours("backup", alias, conf)
-                        ours["backup"].append(run)
-                        name = run["name"]
+                        for codec in CODECS:
+                            run = _ours("backup", alias, {**conf, "COMPRESSION": codec})
+                            ours[codec]["backup"].append(run)
+                            names[codec] = run["name"]
                     else:
                         rcat = shlex.join(rclone.argv("rcat", raw_path))
                         raw["backup"].append(_raw(f"{dump} | {rcat}", dump_env))
+            raw_stored = int((rclone.stat(raw_path) or {}).get("Size", 0))
             for i in range(REPEAT):
                 for first in ("ours", "raw") if i % 2 == 0 else ("raw", "ours"):
                     if first == "ours":
-                        ours["restore"].append(_ours("restore", alias, conf, name))
+                        for codec in CODECS:
+                            run = _ours("restore", alias, {**conf, "COMPRESSION": codec}, names[codec])
+                            ours[codec]["restore"].append(run)
                     else:
                         connector.prepare_restore()
                         cat = shlex.join(rclone.argv("cat", raw_path))
                         raw["restore"].append(_raw(f"{cat} | {restore}", restore_env))
         finally:
             connector.cleanup()
-    for op in ("backup", "restore"):
-        wall = statistics.median(r["wall"] for r in ours[op])
-        base = statistics.median(raw[op])
+    for codec in CODECS:
+        for op in ("backup", "restore"):
+            runs = ours[codec][op]
+            wall = statistics.median(r["wall"] for r in runs)
+            base = statistics.median(raw[op])
+            last = ours[codec]["backup"][-1]
+            rows.append(
+                {
+                    "case": label,
+                    "codec": codec,
+                    "operation": op,
+                    "size_mib": last.get("uncompressed_size", last["size"]) / MIB,
+                    "stored_mib": last["size"] / MIB,
+                    "raw_stored_mib": raw_stored / MIB,
+                    "stored_ratio": last["size"] / raw_stored if raw_stored else None,
+                    "ours_s": wall,
+                    "raw_s": base,
+                    "ratio": wall / base,
+                    "rss_mib": max(r["rss_kib"] for r in runs) / 1024,
+                    "rss_start_mib": max(r["rss_before_kib"] for r in runs) / 1024,
+                    "runs": REPEAT,
+                }
+            )
+    return rows
+
+
+def _levels(alias: str, conf: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stage's zstd levels x threads (and gzip, and no stage): backup seconds and stored bytes."""
+    settings = [(f"zstd:{level}", threads) for level in LEVELS for threads in THREADS]
+    settings += [("gzip:6", 1), ("none", 1)]
+    rows = []
+    for codec, threads in settings:
+        runs = [
+            _ours("backup", alias, {**conf, "COMPRESSION": codec, "COMPRESSION_THREADS": threads})
+            for _ in range(REPEAT)
+        ]
+        last = runs[-1]
         rows.append(
             {
-                "case": label,
-                "operation": op,
-                "size_mib": ours["backup"][-1]["size"] / MIB,
-                "ours_s": wall,
-                "raw_s": base,
-                "ratio": wall / base,
-                "rss_mib": max(r["rss_kib"] for r in ours[op]) / 1024,
-                "rss_start_mib": max(r["rss_before_kib"] for r in ours[op]) / 1024,
-                "runs": REPEAT,
+                "alias": alias,
+                "codec": codec,
+                "threads": threads,
+                "seconds": statistics.median(r["wall"] for r in runs),
+                "stored_mib": last["size"] / MIB,
+                "dump_mib": last["uncompressed_size"] / MIB,
             }
         )
     return rows
+
+
+def _manifest(name: str) -> bytes:
+    """A well-formed manifest: listbackups reads them all (one ``rclone cat``) to show codec and ratio."""
+    from django_rclone.manifest import Manifest
+
+    stamp = "2020-01-01T00:00:00+00:00"
+    return Manifest(
+        name=name,
+        database="default",
+        engine="django.db.backends.sqlite3",
+        connector="django_rclone_sqlite.connectors.SqliteConnector",
+        extension="sqlite3",
+        size=1,
+        sha256="0" * 64,
+        started_at=stamp,
+        finished_at=stamp,
+        django_rclone_version="bench",
+    ).to_bytes()
 
 
 def _listing(remote: Path) -> list[dict[str, Any]]:
@@ -211,7 +278,7 @@ def _listing(remote: Path) -> list[dict[str, Any]]:
         stamp = f"2020-01-01-{i // 3600:02d}{i // 60 % 60:02d}{i % 60:02d}"
         name = f"default-{stamp}.sqlite3"
         (folder / name).write_bytes(b"x")
-        (folder / (name + MANIFEST_SUFFIX)).write_bytes(b"{}")
+        (folder / (name + MANIFEST_SUFFIX)).write_bytes(_manifest(name))
     conf = {"REMOTE": str(remote)}
     timings = []
     with _django_rclone(conf):
@@ -235,7 +302,7 @@ def _compression(conf: dict[str, Any]) -> list[dict[str, Any]]:
     """pg_dump --format=custom time and size per COMPRESSION setting (dump to /dev/null: the tool alone)."""
     rows = []
     for setting in COMPRESSIONS:
-        connectors = {"postgres": {"COMPRESSION": setting}}
+        connectors = {"postgres": {"COMPRESSION": setting}}  # pg_dump's own compression, no stage
         with _django_rclone({**conf, "CONNECTORS": connectors}):
             connector = _connector("postgres")
             try:
@@ -270,20 +337,24 @@ def test_benchmark(request: pytest.FixtureRequest, tmp_path: Path) -> None:
         alias = ALIASES[family]
         request.getfixturevalue({"sqlite": "sqlite_db", "postgres": "pg_db", "mysql": "mysql_db"}[family])
         for mib in SIZES:
-            _fill(alias, mib)
+            _fill(alias, mib, blob_share=BLOB_SHARE)
             for remote_kind, make in remotes.items():
                 label = f"{family} {mib} MiB {remote_kind}"
                 rows = _compare(alias, make(f"{family}-{mib}"), label)
                 results["pipeline"] += rows
                 for row in rows:
                     print(
-                        f"{label} {row['operation']}: ours {row['ours_s']:.2f}s raw {row['raw_s']:.2f}s "
-                        f"ratio {row['ratio']:.3f} rss {row['rss_mib']:.0f} MiB",
+                        f"{label} {row['codec']} {row['operation']}: ours {row['ours_s']:.2f}s raw {row['raw_s']:.2f}s "
+                        f"ratio {row['ratio']:.3f} stored {row['stored_mib']:.1f}/{row['raw_stored_mib']:.1f} MiB "
+                        f"rss {row['rss_mib']:.0f} MiB",
                         flush=True,
                     )
-        if family == "postgres":
+        if LEVELS or family == "postgres":
             _fill(alias, COMPRESSION_MIB, blob_share=0.0)
             results["compression_mib"] = COMPRESSION_MIB
+        if LEVELS:
+            results.setdefault("levels", []).extend(_levels(alias, {"REMOTE": str(tmp_path / "levels" / family)}))
+        if family == "postgres":
             results["compression"] = _compression({"REMOTE": str(tmp_path / "unused")})
     results["listing"] = _listing(tmp_path / "listing")
     results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())

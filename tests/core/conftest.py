@@ -32,6 +32,8 @@ def standin(rclone_settings: Callable[..., None], tmp_path: Path) -> Callable[..
     out = tmp_path / "restored.bin"
 
     def configure(dump: list[str] | None = None, restore: list[str] | None = None, **keys: Any) -> Path:
+        # The fault tests check the stored bytes against the stand-in's payload: no codec unless asked.
+        keys.setdefault("COMPRESSION", "none")
         connectors = {
             "default": {
                 "CONNECTOR": CONNECTOR,
@@ -95,9 +97,10 @@ def wait_for(predicate: object, timeout: float = 20.0) -> None:
     raise AssertionError("timed out waiting for the stand-in to start")
 
 
-def settings_for(remote: Path, dump: list[str], restore: list[str]) -> dict[str, object]:
+def settings_for(remote: Path, dump: list[str], restore: list[str], compression: str = "none") -> dict[str, object]:
     return {
         "REMOTE": str(remote),
+        "COMPRESSION": compression,
         "CONNECTORS": {"default": {"CONNECTOR": CONNECTOR, "DUMP_ARGS": dump, "RESTORE_ARGS": restore}},
     }
 

@@ -15,6 +15,7 @@ from django.test import override_settings
 
 import django_rclone
 from django_rclone import signals
+from django_rclone.codecs import zstd
 from django_rclone.plugins import get_host, hookimpl
 from tests.core.conftest import remote_files
 from tests.testapp.models import Author
@@ -44,7 +45,7 @@ def test_listbackups_shows_committed_backups_only(remote: Path) -> None:
     (remote / "db" / f"default-2024-01-04-000000.sqlite3.{'a' * 32}.pending").write_text("{}")  # its marker
     fake_backup(remote, "holiday-photo.jpg")  # not made by the template
     lines = run("listbackups").splitlines()
-    assert lines[0].split() == ["NAME", "DATABASE", "SIZE", "CREATED", "(UTC)", "AGE", "KIND"]
+    assert lines[0].split() == ["NAME", "DATABASE", "SIZE", "CODEC", "RATIO", "CREATED", "(UTC)", "AGE", "KIND"]
     assert [line.split()[0] for line in lines[1:]] == [
         "other-2024-01-03-000000.sqlite3",
         "default-2024-01-02-000000.sqlite3",
@@ -102,7 +103,7 @@ def test_custom_base_connector_subclass_round_trip(
     rclone_settings(CONNECTORS={"default": "tests.core.custom_connectors.CatFileConnector"})
     Author.objects.create(name="kept")
     call_command("dbbackup", verbosity=0)
-    assert any(f.endswith(".raw") for f in remote_files(remote))
+    assert any(f.endswith(".raw.zst") for f in remote_files(remote))  # zstd by default
     Author.objects.all().delete()
     call_command("dbrestore", "--noinput", verbosity=0)
     assert list(Author.objects.values_list("name", flat=True)) == ["kept"]
@@ -113,7 +114,7 @@ def test_extension_option_and_verbosity_zero(
 ) -> None:
     rclone_settings(CONNECTORS={"default": {"EXTENSION": "sql"}})
     assert run("dbbackup", "--verbosity", "0") == ""
-    assert [f for f in remote_files(remote) if f.endswith(".sql")]
+    assert [f for f in remote_files(remote) if f.endswith(".sql.zst")]
 
 
 @pytest.fixture
@@ -184,7 +185,8 @@ def test_a_plugin_can_start_the_dump_itself(sqlite_db: str, remote: Path) -> Non
         result = django_rclone.backup("default")
     finally:
         host.unregister("wrapper")
-    assert (remote / "db" / result.name).read_bytes() == b"-- dumped default by plugin\nCOMMIT;\n"
+    assert result.name.endswith(".zst")
+    assert zstd.decompress((remote / "db" / result.name).read_bytes()) == b"-- dumped default by plugin\nCOMMIT;\n"
 
 
 # -- media ----------------------------------------------------------------------------------------

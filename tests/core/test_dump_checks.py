@@ -40,7 +40,8 @@ def test_connector_like_the_010_example_with_every_pipe_a_pipe_never_hangs(
     rclone_settings(CONNECTORS={"default": {"CONNECTOR": CHATTY, "OUT": str(out)}})
     call_command("dbbackup", verbosity=0)  # the dump reads its stdin (a pipe) to EOF first
     [entry] = list_backups()
-    assert entry.size == len(DUMP)
+    assert entry.manifest is not None
+    assert entry.manifest.uncompressed_size == len(DUMP)  # the stored size is after the zstd stage
     call_command("dbrestore", "--noinput", verbosity=0)  # the restore writes 1 MB to its stdout pipe
     assert out.read_bytes() == DUMP
 
@@ -89,7 +90,8 @@ def test_check_dump_sees_the_real_head_tail_size_and_stderr(trailer: Callable[..
     assert sample.tail == DUMP[-sample.tail_size :]
     assert sample.stderr == "." * (64 * 1024 - 1) + "\n"  # the last 64 KiB of 1 MB of stderr
     [entry] = list_backups()
-    assert entry.size == len(DUMP)
+    assert entry.manifest is not None
+    assert entry.manifest.uncompressed_size == len(DUMP)  # the stored size is after the zstd stage
 
 
 class RefuseEverything:

@@ -41,7 +41,7 @@ def backup_files(remote: Path) -> list[Path]:
 
 
 def test_round_trip_replaces_data(sqlite_db: str, remote: Path, rclone_settings: Any) -> None:
-    rclone_settings(CONNECTORS={"default": DOTTED})
+    rclone_settings(CONNECTORS={"default": DOTTED}, COMPRESSION="none")
     seed()
     before = snapshot()
     call_command("dbbackup", verbosity=0)
@@ -59,7 +59,7 @@ def test_round_trip_replaces_data(sqlite_db: str, remote: Path, rclone_settings:
 
 
 def test_exclude_is_honoured(sqlite_db: str, remote: Path, rclone_settings: Any) -> None:
-    rclone_settings(CONNECTORS={"default": {"CONNECTOR": DOTTED, "EXCLUDE": ["testapp.Note"]}})
+    rclone_settings(CONNECTORS={"default": {"CONNECTOR": DOTTED, "EXCLUDE": ["testapp.Note"]}}, COMPRESSION="none")
     seed()
     call_command("dbbackup", verbosity=0)
     [dump] = backup_files(remote)
@@ -77,7 +77,7 @@ def test_exclude_is_honoured(sqlite_db: str, remote: Path, rclone_settings: Any)
 
 
 def test_failed_load_leaves_data_unchanged(sqlite_db: str, remote: Path, rclone_settings: Any) -> None:
-    rclone_settings(CONNECTORS={"default": DOTTED})
+    rclone_settings(CONNECTORS={"default": DOTTED}, COMPRESSION="none")
     seed()
     call_command("dbbackup", verbosity=0)
     [dump] = backup_files(remote)
@@ -106,7 +106,7 @@ def test_imported_file_outside_the_template_restores_with_a_warning(
     sqlite_db: str, remote: Path, rclone_settings: Any
 ) -> None:
     """The migration guide's recipe: a manifest-less file under a non-template name, restored with -i."""
-    rclone_settings(CONNECTORS={"default": DOTTED})
+    rclone_settings(CONNECTORS={"default": DOTTED}, COMPRESSION="none")
     seed()
     before = snapshot()
     call_command("dbbackup", verbosity=0)
@@ -136,7 +136,7 @@ def test_connection_overrides_reach_the_child(sqlite_db: str, remote: Path, rclo
     Author.objects.using("other").create(name="Only in other")
     Author.objects.create(name="Only in default")
     other = connections.databases["other"]["NAME"]
-    rclone_settings(CONNECTORS={"default": {"CONNECTOR": DOTTED, "NAME": other}})
+    rclone_settings(CONNECTORS={"default": {"CONNECTOR": DOTTED, "NAME": other}}, COMPRESSION="none")
     call_command("dbbackup", verbosity=0)
     [dump] = backup_files(remote)
     content = dump.read_bytes()

@@ -54,6 +54,10 @@ JSON_KEYS = {
     "tool_versions",
     "signed",
     "signature",
+    "compression",
+    "compression_level",
+    "uncompressed_size",
+    "compression_ratio",
 }
 
 
@@ -103,6 +107,11 @@ def test_json_lists_every_backup_with_manifest_fields(backups: list[Any], remote
         assert row["connector"] == "django_rclone_sqlite.connectors.SqliteConnector"
         assert row["extension"] == "sqlite3"
         assert row["kind"] == "backup"
+        assert row["name"].endswith(".sqlite3.zst")
+        assert row["compression"] == "zstd"
+        assert row["compression_level"] == result.manifest.compression_level
+        assert row["uncompressed_size"] == result.uncompressed_size > 0
+        assert row["compression_ratio"] == round(result.uncompressed_size / result.size, 3)
         assert row["django_rclone_version"] == django_rclone.__version__
         assert "rclone" in row["tool_versions"]
         created = datetime.fromisoformat(row["created"])
@@ -122,11 +131,13 @@ def test_filters_by_database_and_limit(backups: list[Any]) -> None:
 
 def test_table_has_sizes_and_ages(backups: list[Any]) -> None:
     lines = run("listbackups").splitlines()
-    assert lines[0].split() == ["NAME", "DATABASE", "SIZE", "CREATED", "(UTC)", "AGE", "KIND"]
+    assert lines[0].split() == ["NAME", "DATABASE", "SIZE", "CODEC", "RATIO", "CREATED", "(UTC)", "AGE", "KIND"]
     assert len(lines) == 1 + len(backups)
     for line, result in zip(lines[1:], newest_first(backups), strict=True):
         assert line.startswith(result.name)
-        assert re.search(r"\s\d+(\.\d)? (B|KiB|MiB)\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+\d+[smhd]", line), line
+        assert re.search(
+            r"\s\d+(\.\d)? (B|KiB|MiB)\s+zstd\s+\d+\.\dx\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+\d+[smhd]", line
+        ), line
 
 
 def test_json_of_an_empty_remote_is_an_empty_list(remote: Path) -> None:

@@ -98,7 +98,7 @@ def test_dump_failure_signal_names_the_dump_stage_and_keeps_the_real_error(
     assert kwargs["stage"] == "dump"
     assert isinstance(kwargs["exception"], PipelineError)
     assert kwargs["path"].startswith("default-")
-    assert kwargs["path"].endswith(".bin")
+    assert kwargs["path"].endswith(".bin.zst")
     assert kwargs["sender"].__module__.endswith("commands.dbbackup")
     assert "alerting is down" in caplog.text  # logged, not raised in place of the dump's error
     assert data_objects(remote) == []
@@ -346,7 +346,10 @@ def test_noinput_is_required_without_a_terminal(sqlite_db: str, remote: Path) ->
 # -- dbbackup flags --------------------------------------------------------------------------------
 
 
-def test_output_filename_is_exact_and_never_overwrites(sqlite_db: str, remote: Path) -> None:
+def test_output_filename_is_exact_and_never_overwrites(
+    sqlite_db: str, remote: Path, rclone_settings: Callable[..., None]
+) -> None:
+    rclone_settings(COMPRESSION="none")  # with a codec its extension is added (test_compression.py)
     call_command("dbbackup", "--output-filename", "before-upgrade.sqlite3", verbosity=0)
     first = (remote / "db" / "before-upgrade.sqlite3").read_bytes()
     manifest = json.loads((remote / "db" / "before-upgrade.sqlite3.manifest.json").read_text())

@@ -29,7 +29,7 @@ from typing import Any
 
 from django.conf import settings as django_settings
 
-from django_rclone import names, signing
+from django_rclone import codecs, names, signing
 from django_rclone.conf import RcloneSettings
 from django_rclone.exceptions import DjangoRcloneError
 from django_rclone.manifest import Manifest
@@ -111,6 +111,19 @@ class BackupEntry:
         return self.manifest.kind if self.manifest else None
 
     @property
+    def compression(self) -> str:
+        """The codec: from the manifest when loaded, else from the name's extension (``.zst``, ``.gz``)."""
+        if self.manifest is not None and isinstance(self.manifest.compression, str):
+            return self.manifest.compression
+        return codecs.split_extension(self.name)[1]
+
+    @property
+    def compression_ratio(self) -> float | None:
+        """Uncompressed over stored size, from the manifest (``None`` without one, or for old backups)."""
+        ratio = self.manifest.compression_ratio if self.manifest is not None else None
+        return round(ratio, 3) if isinstance(ratio, float) else None
+
+    @property
     def created(self) -> str:
         """When the backup started, from its name: ISO 8601 in UTC."""
         return self.timestamp.astimezone(timezone.utc).isoformat(timespec="seconds")
@@ -147,6 +160,10 @@ class BackupEntry:
             "verified": self.verified,
             "manifest": self.committed,
             "problem": self.problem or (FOREIGN if self.foreign else None),
+            "compression": self.compression,
+            "compression_level": m.compression_level if m else None,
+            "uncompressed_size": m.uncompressed_size if m else None,
+            "compression_ratio": self.compression_ratio,
         }
 
 

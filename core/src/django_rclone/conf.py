@@ -19,7 +19,8 @@ from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
-from django_rclone import secrecy
+from django_rclone import codecs, secrecy
+from django_rclone.codecs import Compression
 from django_rclone.pings import PingTargets, parse_ping_urls, parse_timeout
 from django_rclone.retention_policy import RetentionSettings, parse_retention
 
@@ -49,6 +50,10 @@ DEFAULTS: dict[str, Any] = {
     "PRE_RESTORE_KEEP_DAYS": 7,
     # Seconds a backup waits for another backup of the same alias on this host (locks.alias_lock).
     "LOCK_TIMEOUT": 600,
+    # The pipeline's compression stage (codecs.py): "zstd", "zstd:LEVEL", "gzip[:LEVEL]" or "none".
+    "COMPRESSION": "zstd",
+    "COMPRESSION_BY_DATABASE": {},
+    "COMPRESSION_THREADS": None,
 }
 
 TEMPLATE_FIELDS = frozenset({"database", "datetime", "ext", "servername"})
@@ -110,6 +115,12 @@ class RcloneSettings:
     signing_keys: tuple[str, ...] = field(default=(), repr=False)
     pre_restore_keep_days: float = 7.0
     lock_timeout: float = 600.0
+    compression: Compression = field(default_factory=lambda: codecs.parse("zstd", codecs.all_cores()))
+    compression_by_database: Mapping[str, Compression] = field(default_factory=dict)
+
+    def compression_for(self, database: str) -> Compression:
+        """The codec for new backups of ``database``: ``COMPRESSION_BY_DATABASE``, else ``COMPRESSION``."""
+        return self.compression_by_database.get(database, self.compression)
 
 
 def _fail(key: str, problem: str, fix: str) -> ImproperlyConfigured:
@@ -272,6 +283,42 @@ def _check_keep_days(value: Any) -> float:
     return float(value)
 
 
+def _check_compression(merged: Mapping[str, Any]) -> tuple[Compression, dict[str, Compression]]:
+    """``COMPRESSION``, ``COMPRESSION_BY_DATABASE`` and ``COMPRESSION_THREADS``."""
+    threads = merged["COMPRESSION_THREADS"]
+    if threads is None:
+        threads = codecs.all_cores()
+    elif isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise _fail(
+            "COMPRESSION_THREADS",
+            f"is {threads!r}",
+            "use None (every core), 0 (compress on the pumping thread) or a number of zstd worker threads",
+        )
+    try:
+        default = codecs.parse(merged["COMPRESSION"], threads)
+    except ValueError as exc:
+        raise _fail("COMPRESSION", str(exc), "see docs/configuration.md#compression") from None
+    per_alias = merged["COMPRESSION_BY_DATABASE"]
+    if not isinstance(per_alias, Mapping):
+        raise _fail("COMPRESSION_BY_DATABASE", f"is {per_alias!r}", 'use a dict such as {"default": "zstd:3"}')
+    known = set(getattr(django_settings, "DATABASES", {}))
+    overrides = {}
+    for alias, value in per_alias.items():
+        if alias not in known:
+            raise _fail(
+                "COMPRESSION_BY_DATABASE",
+                f"names {alias!r}, which is not in DATABASES",
+                f"use one of {sorted(known)}",
+            )
+        try:
+            overrides[alias] = codecs.parse(value, threads)
+        except ValueError as exc:
+            raise _fail(
+                f"COMPRESSION_BY_DATABASE']['{alias}", str(exc), "see docs/configuration.md#compression"
+            ) from None
+    return default, overrides
+
+
 def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
     """Validate a ``DJANGO_RCLONE`` mapping and return typed settings."""
     if raw is None:
@@ -336,6 +383,7 @@ def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
     template = _check_template(merged["DB_FILENAME_TEMPLATE"])
     date_format = _check_date_format(merged["DB_DATE_FORMAT"])
     _check_names(template, date_format, list(getattr(django_settings, "DATABASES", {})))
+    compression, compression_by_database = _check_compression(merged)
     return RcloneSettings(
         remote=hidden_remote.remote,
         rclone_binary=binary,
@@ -359,6 +407,8 @@ def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
         signing_keys=_check_signing_key(merged["SIGNING_KEY"]),
         pre_restore_keep_days=_check_keep_days(merged["PRE_RESTORE_KEEP_DAYS"]),
         lock_timeout=_check_lock_timeout(merged["LOCK_TIMEOUT"]),
+        compression=compression,
+        compression_by_database=compression_by_database,
     )
 
 

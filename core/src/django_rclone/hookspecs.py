@@ -91,5 +91,7 @@ def django_rclone_extension(connector: BaseConnector, database: str) -> str | No
     """Return the file extension (without the dot) for backups of ``database``.
 
     Stops at the first non-None result; the core's own implementation returns the per-alias
-    ``EXTENSION`` option if set, else ``connector.extension``.
+    ``EXTENSION`` option if set, else ``connector.extension``. The core appends its compression
+    codec's extension to the stored name (``dump`` -> ``....dump.zst``); return the extension of
+    the uncompressed dump.
     """

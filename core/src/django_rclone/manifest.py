@@ -35,7 +35,9 @@ class Manifest:
     database: str
     engine: str
     connector: str
+    #: The connector's extension; the stored name adds the codec's (``dump`` -> ``....dump.zst``).
     extension: str
+    #: Stored bytes: what ``rclone cat`` yields, what ``sha256`` covers.
     size: int
     sha256: str
     started_at: str
@@ -70,6 +72,19 @@ class Manifest:
         signed = replace(self, signature=signature)
         object.__setattr__(signed, "_unknown", dict(getattr(self, "_unknown", {})))
         return signed
+
+    #: The pipeline's codec (``codecs``): ``"zstd"``, ``"gzip"`` or ``"none"`` (also for manifests
+    #: written before the stage existed), its level, and the dump's size before compression.
+    compression: str = "none"
+    compression_level: int | None = None
+    uncompressed_size: int | None = None
+
+    @property
+    def compression_ratio(self) -> float | None:
+        """Uncompressed size over stored size (``3.0`` means a third of the dump's bytes were stored)."""
+        if not isinstance(self.uncompressed_size, int) or not isinstance(self.size, int) or self.size <= 0:
+            return None
+        return self.uncompressed_size / self.size
 
     def to_bytes(self) -> bytes:
         return (json.dumps({**self.content(), "signature": self.signature}, indent=2, sort_keys=True) + "\n").encode()

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING
 
 from django_rclone import progress
+from django_rclone.codecs import Decoder, Encoder
 from django_rclone.exceptions import IncompleteDump, IntegrityError, PipelineError
 from django_rclone.sample import StreamSample
 
@@ -36,10 +37,12 @@ _F_SETPIPE_SZ = 1031  # Linux fcntl; larger pipes mean fewer wake-ups per GiB
 
 @dataclass(frozen=True)
 class StreamStats:
-    """What went through the pipe."""
+    """What went through the pipe: the stored bytes, and how many bytes they encode."""
 
     size: int
     sha256: str
+    #: Bytes before compression (dump output / restore tool input); equals ``size`` without a codec.
+    uncompressed_size: int = -1
 
 
 @dataclass(frozen=True)
@@ -191,13 +194,16 @@ def stream_backup(
     consumer: Stage,
     sample: StreamSample | None = None,
     check: Callable[[StreamSample], None] | None = None,
+    encoder: Encoder | None = None,
 ) -> StreamStats:
     """Copy ``producer`` stdout into ``consumer`` stdin; raise ``PipelineError`` on any failure.
 
     Every raw chunk of the producer also goes to ``sample``. Once the producer exited 0, its stderr
     is added to the sample and ``check(sample)`` runs before the consumer receives end of input:
     an exception there (``IncompleteDump``) stops the consumer so the upload never completes.
-    On return both processes exited 0, the check passed and every byte reached the consumer.
+    With an ``encoder`` the consumer receives (and the stats count and hash) its output, and its
+    last bytes (the end of the frame) are written only after the check passed. On return both
+    processes exited 0, the check passed and every byte reached the consumer.
     """
     assert producer.proc.stdout is not None
     assert consumer.proc.stdin is not None
@@ -205,10 +211,11 @@ def stream_backup(
     _widen(src)
     _widen(dst)
     hasher = hashlib.sha256()
-    size = 0
+    size = raw_size = 0
+    encoder = encoder or Encoder()
     consumer_gone = False
     report = progress.active()
-    with _supervised([(producer, "stdout"), (consumer, "stdin")]):
+    with _supervised([(producer, "stdout"), (consumer, "stdin")]), contextlib.closing(encoder):
         buf = bytearray(CHUNK_SIZE)
         view = memoryview(buf)
         while True:
@@ -218,15 +225,17 @@ def stream_backup(
             chunk = view[:n]
             if sample is not None:
                 sample.feed(chunk)  # the raw dump bytes, for check_dump()
-            hasher.update(chunk)
+            raw_size += n
+            stored = encoder.feed(chunk)
+            hasher.update(stored)
             try:
-                _write_all(dst, chunk)
+                _write_all(dst, memoryview(stored))
             except BrokenPipeError:
                 consumer_gone = True
                 break
-            size += n
+            size += len(stored)
             if report is not None:
-                report.update(size)
+                report.update(raw_size)
         if consumer_gone:
             _close(consumer.proc.stdin)
             _close(producer.proc.stdout)
@@ -245,23 +254,34 @@ def stream_backup(
             except IncompleteDump as exc:
                 consumer.stop()  # before end of input, so the upload is not completed
                 raise IncompleteDump(f"{producer.label} exited 0 but {exc}; nothing was published") from exc
+        stored = encoder.flush()
+        hasher.update(stored)
+        size += len(stored)
+        with contextlib.suppress(BrokenPipeError):  # the consumer's exit status below tells what happened
+            _write_all(dst, memoryview(stored))
         _close(consumer.proc.stdin)
         consumer.proc.wait()
         if consumer.proc.returncode != 0:
             raise consumer.failure()
-    return StreamStats(size=size, sha256=hasher.hexdigest())
+    return StreamStats(size=size, sha256=hasher.hexdigest(), uncompressed_size=raw_size)
 
 
 def stream_restore(
-    producer: Stage, consumer: Stage, expected: Expected | None = None, guard: RestoreGuard | None = None
+    producer: Stage,
+    consumer: Stage,
+    expected: Expected | None = None,
+    guard: RestoreGuard | None = None,
+    decoder: Decoder | None = None,
 ) -> StreamStats:
     """Copy ``producer`` stdout into ``consumer`` stdin, holding back the last chunk.
 
-    The consumer receives its final bytes (and end of input) only after the producer exited 0 and
-    the stream matched ``expected``; otherwise the consumer is stopped before it could commit, and
+    ``expected`` is checked against the bytes the producer yields (the stored bytes); with a
+    ``decoder`` the consumer receives its output. The consumer receives its final bytes (and end
+    of input) only after the producer exited 0, the stream matched ``expected`` and the decoder
+    saw its stream end cleanly; otherwise the consumer is stopped before it could commit, and
     ``PipelineError`` / ``IntegrityError`` is raised. With a ``guard``, its ``start()`` bytes go
-    first, every chunk is written as ``guard.feed()`` returns it (checksums are of the original
-    bytes), and ``guard.finish()`` goes last, after the checks.
+    first, every decoded piece is written as ``guard.feed()`` returns it (checksums are of the
+    stored bytes), and ``guard.finish()`` goes last, after the checks.
     """
     assert producer.proc.stdout is not None
     assert consumer.proc.stdin is not None
@@ -270,6 +290,7 @@ def stream_restore(
     _widen(dst)
     hasher = hashlib.sha256()
     size = 0
+    decoder = decoder or Decoder()
     report = progress.active()
     with _supervised([(producer, "stdout"), (consumer, "stdin")]):
         bufs = (bytearray(CHUNK_SIZE), bytearray(CHUNK_SIZE))
@@ -288,10 +309,15 @@ def stream_restore(
                 size += n
                 if report is not None:
                     report.update(size)
-                if pending is not None:
-                    _write_all(dst, memoryview(pending))
-                pending = chunk if guard is None else guard.feed(chunk)
+                for piece in decoder.feed(chunk):  # without a codec: chunk itself (two buffers take turns)
+                    if pending is not None:
+                        _write_all(dst, memoryview(pending))
+                    pending = piece if guard is None else guard.feed(piece)
                 turn ^= 1
+        except IntegrityError:  # undecodable: stop the consumer before it could see end of input
+            consumer.stop()
+            producer.stop()
+            raise
         except BrokenPipeError:
             _close(consumer.proc.stdin)
             consumer.proc.wait()
@@ -309,7 +335,11 @@ def stream_restore(
                 "before the database tool received the end of the stream"
             )
         else:
-            error = None  # type: ignore[assignment]
+            try:
+                decoder.finish()
+                error = None  # type: ignore[assignment]
+            except IntegrityError as exc:
+                error = exc
         if error is not None:
             consumer.stop()
             raise error
@@ -324,11 +354,15 @@ def stream_restore(
         consumer.proc.wait()
         if consumer.proc.returncode != 0:
             raise consumer.failure()
-    return StreamStats(size=size, sha256=hasher.hexdigest())
+    return StreamStats(size=size, sha256=hasher.hexdigest(), uncompressed_size=decoder.size)
 
 
-def stream_digest(producer: Stage) -> StreamStats:
-    """Read ``producer`` stdout to the end, counting and hashing; raise if it fails."""
+def stream_digest(producer: Stage, decoder: Decoder | None = None) -> StreamStats:
+    """Read ``producer`` stdout to the end, counting and hashing; raise if it fails.
+
+    With a ``decoder`` the stream is also decoded (output discarded) and its end checked, so
+    ``uncompressed_size`` is the decoded size; an undecodable stream raises ``IntegrityError``.
+    """
     assert producer.proc.stdout is not None
     src = producer.proc.stdout.fileno()
     _widen(src)
@@ -346,8 +380,13 @@ def stream_digest(producer: Stage) -> StreamStats:
             size += n
             if report is not None:
                 report.update(size)
+            if decoder is not None:
+                for _ in decoder.feed(view[:n]):
+                    pass
         producer.proc.wait()
         _close(producer.proc.stdout)
         if producer.proc.returncode != 0:
             raise producer.failure()
-    return StreamStats(size=size, sha256=hasher.hexdigest())
+        if decoder is not None:
+            decoder.finish()
+    return StreamStats(size=size, sha256=hasher.hexdigest(), uncompressed_size=decoder.size if decoder else size)

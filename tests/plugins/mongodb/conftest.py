@@ -126,14 +126,15 @@ def mongo_alias(
 
     stack = contextlib.ExitStack()
 
-    def configure(options: dict[str, Any] | None = None, **database: Any) -> dict[str, Any]:
+    def configure(options: dict[str, Any] | None = None, compression: str = "none", **database: Any) -> dict[str, Any]:
         entry = {"ENGINE": "django_mongodb_backend", "NAME": "shop", **database}
         override = override_settings(DATABASES={**settings.DATABASES, ALIAS: entry})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "Overriding setting DATABASES can lead to unexpected behavior"
             stack.enter_context(override)
         per_alias = {"DUMP_CMD": standin_tools.dump_cmd, "RESTORE_CMD": standin_tools.restore_cmd, **(options or {})}
-        rclone_settings(CONNECTORS={ALIAS: per_alias})
+        # No codec unless asked: the contract tests compare the stored bytes with the stand-in's archive.
+        rclone_settings(CONNECTORS={ALIAS: per_alias}, COMPRESSION=compression)
         return entry
 
     with stack:

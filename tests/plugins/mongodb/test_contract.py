@@ -397,3 +397,20 @@ def test_damaged_archive_is_refused_before_mongorestore_starts(
         restore(ALIAS, input_path=dumped.name, undo_backup=False)
     assert not (standin_tools.record_dir / "restore.json").exists(), "mongorestore ran"
     assert not standin_tools.out.exists()
+
+
+@pytest.mark.parametrize(
+    ("compression", "suffix"), [("zstd", ".archive.zst"), ("zstd:19", ".archive.zst"), ("gzip", ".archive.gz")]
+)
+def test_round_trip_through_each_codec(
+    mongo_alias: Configure, standin_tools: StandinTools, remote: Path, compression: str, suffix: str
+) -> None:
+    mongo_alias(compression=compression, **SERVER)
+    dumped = backup(ALIAS)
+    assert dumped.name.endswith(suffix)
+    assert dumped.manifest.compression == compression.split(":")[0]
+    assert dumped.uncompressed_size == len(standin_tools.payload())
+    assert sha((remote / "db" / dumped.name).read_bytes()) == dumped.sha256
+    result = restore(ALIAS)
+    assert result.verified
+    assert standin_tools.out.read_bytes() == standin_tools.payload()

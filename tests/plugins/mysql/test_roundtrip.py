@@ -11,6 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from django_rclone.codecs import zstd
 from tests.testapp.models import Author, Book, Note
 
 pytestmark = [pytest.mark.mysql, pytest.mark.integration, pytest.mark.usefixtures("no_stray_processes")]
@@ -97,8 +98,8 @@ def test_exclude_leaves_tables_out_and_untouched(mysql_db: str, rclone_settings:
     populate()
     authors_before = snapshot()[0]
     call_command("dbbackup", "--database", ALIAS, verbosity=0)
-    (backup,) = list(remote.rglob("*.sql"))
-    sql = backup.read_bytes()
+    (backup,) = list(remote.rglob("*.sql.zst"))
+    sql = zstd.decompress(backup.read_bytes())
     assert b"`testapp_author`" in sql
     assert b"testapp_note" not in sql
     Author.objects.using(ALIAS).create(name="Carol")
@@ -203,7 +204,7 @@ def test_restore_tool_failure_is_reported(mysql_db: str, rclone_settings: Any, r
 def test_truncated_backup_is_refused_before_touching_the_database(mysql_db: str, remote: Path) -> None:
     populate()
     call_command("dbbackup", "--database", ALIAS, verbosity=0)
-    (backup,) = list(remote.rglob("*.sql"))
+    (backup,) = list(remote.rglob("*.sql.zst"))
     data = backup.read_bytes()
     backup.write_bytes(data[: len(data) // 2])
     Note.objects.using(ALIAS).update(text="after")

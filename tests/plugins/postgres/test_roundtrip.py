@@ -10,6 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from django_rclone.codecs import zstd
 from tests.plugins.postgres.data import change, populate, snapshot, sql
 from tests.testapp.models import Author, Note
 
@@ -35,7 +36,7 @@ def restore(*extra: str) -> None:
 
 
 def objects(remote: Path) -> list[Path]:
-    return sorted(p for p in remote.rglob("*") if p.is_file() and p.suffix in (".dump", ".sql"))
+    return sorted(p for p in remote.rglob("*") if p.is_file() and p.name.endswith((".dump", ".sql", ".zst")))
 
 
 def test_no_settings_uses_custom_format(pg_db: str, remote: Path) -> None:
@@ -43,8 +44,8 @@ def test_no_settings_uses_custom_format(pg_db: str, remote: Path) -> None:
     before = snapshot(pg_db)
     backup()
     [obj] = objects(remote)
-    assert obj.suffix == ".dump"
-    assert obj.read_bytes()[:5] == b"PGDMP"
+    assert obj.name.endswith(".dump.zst")  # the core's zstd stage, pg_dump with --compress=0
+    assert zstd.decompress(obj.read_bytes())[:5] == b"PGDMP"
     change(pg_db)
     restore()
     assert snapshot(pg_db) == before
@@ -192,6 +193,7 @@ def test_without_single_transaction_the_same_failure_is_partial(pg_db: str, rclo
 
 def test_truncated_archive_restored_unverified_rolls_back(pg_db: str, rclone_settings: Settings, remote: Path) -> None:
     """pg_restore notices a truncated custom archive on its own, even with --skip-verify."""
+    rclone_settings(COMPRESSION="none")  # no zstd frame around the archive to notice it first
     populate(pg_db, notes=40, note_size=20_000)
     backup()
     [obj] = objects(remote)
@@ -230,7 +232,7 @@ def test_compression_level_changes_size_and_round_trips(pg_db: str, rclone_setti
     before = snapshot(pg_db)
     sizes = {}
     for level in (0, 9):
-        use(rclone_settings, PG_DUMP, COMPRESSION=level)
+        rclone_settings(CONNECTORS={"postgres": {"CONNECTOR": PG_DUMP, "COMPRESSION": level}}, COMPRESSION="none")
         backup()
         newest = max(objects(remote), key=lambda p: p.stat().st_mtime_ns)
         sizes[level] = newest.stat().st_size

@@ -23,6 +23,8 @@ from tests.plugins.sqlite.rawfile_helpers import (
 from tests.plugins.sqlite.test_roundtrip import populate, snapshot
 from tests.testapp.models import Author, Note
 
+# These tests read and damage the stored SQLite file itself, so they run without the compression
+# stage (COMPRESSION "none"); test_compression.py runs these connectors through every codec.
 pytestmark = pytest.mark.usefixtures("no_stray_processes")
 
 CONNECTOR = "django_rclone_sqlite.SqliteBackupConnector"
@@ -40,7 +42,7 @@ def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_round_trip_exact_rows_and_no_temp_files(
     sqlite_db: str, rclone_settings: Callable[..., Any], remote: Path, private_tmp: Path
 ) -> None:
-    rclone_settings(CONNECTORS={"default": CONNECTOR})
+    rclone_settings(CONNECTORS={"default": CONNECTOR}, COMPRESSION="none")
     populate()
     before = snapshot()
     call_command("dbbackup", verbosity=0)
@@ -62,7 +64,7 @@ def test_round_trip_exact_rows_and_no_temp_files(
 def test_backup_is_consistent_while_another_connection_writes(
     sqlite_db: str, rclone_settings: Callable[..., Any], remote: Path, journal_mode: str
 ) -> None:
-    rclone_settings(CONNECTORS={"default": CONNECTOR})
+    rclone_settings(CONNECTORS={"default": CONNECTOR}, COMPRESSION="none")
     with connections["default"].cursor() as cursor:
         cursor.execute(f"PRAGMA journal_mode={journal_mode}")
     # Enough data that the copy takes a while, so the writer runs during it.
@@ -116,7 +118,7 @@ def test_backup_is_consistent_while_another_connection_writes(
 def test_corrupt_backup_leaves_database_untouched(
     sqlite_db: str, rclone_settings: Callable[..., Any], remote: Path
 ) -> None:
-    rclone_settings(CONNECTORS={"default": CONNECTOR})
+    rclone_settings(CONNECTORS={"default": CONNECTOR}, COMPRESSION="none")
     populate()
     Note.objects.bulk_create([Note(text="c" * 2000) for _ in range(200)])
     call_command("dbbackup", verbosity=0)
@@ -127,7 +129,7 @@ def test_corrupt_backup_leaves_database_untouched(
 def test_truncated_backup_leaves_database_untouched(
     sqlite_db: str, rclone_settings: Callable[..., Any], remote: Path
 ) -> None:
-    rclone_settings(CONNECTORS={"default": CONNECTOR})
+    rclone_settings(CONNECTORS={"default": CONNECTOR}, COMPRESSION="none")
     populate()
     call_command("dbbackup", verbosity=0)
     obj = backup_object(remote)

@@ -23,13 +23,15 @@ from tests.plugins.sqlite.rawfile_helpers import (
 from tests.plugins.sqlite.test_roundtrip import populate, snapshot
 from tests.testapp.models import Author, Note
 
+# These tests read and damage the stored SQLite file itself, so they run without the compression
+# stage (COMPRESSION "none"); test_compression.py runs these connectors through every codec.
 pytestmark = pytest.mark.usefixtures("no_stray_processes")
 
 CONNECTOR = "django_rclone_sqlite.SqliteCPConnector"
 
 
 def test_round_trip_exact_rows(sqlite_db: str, rclone_settings: Callable[..., Any], remote: Path) -> None:
-    rclone_settings(CONNECTORS={"default": CONNECTOR})
+    rclone_settings(CONNECTORS={"default": CONNECTOR}, COMPRESSION="none")
     populate()
     before = snapshot()
     connections["default"].close()
@@ -50,7 +52,7 @@ def test_round_trip_exact_rows(sqlite_db: str, rclone_settings: Callable[..., An
 def test_dump_refuses_database_with_pending_wal(
     sqlite_db: str, rclone_settings: Callable[..., Any], remote: Path
 ) -> None:
-    rclone_settings(CONNECTORS={"default": CONNECTOR})
+    rclone_settings(CONNECTORS={"default": CONNECTOR}, COMPRESSION="none")
     connections["default"].close()
     conn = sqlite3.connect(db_path(), isolation_level=None)
     try:
@@ -68,7 +70,7 @@ def test_dump_refuses_database_with_pending_wal(
 def test_corrupt_backup_leaves_database_untouched(
     sqlite_db: str, rclone_settings: Callable[..., Any], remote: Path
 ) -> None:
-    rclone_settings(CONNECTORS={"default": CONNECTOR})
+    rclone_settings(CONNECTORS={"default": CONNECTOR}, COMPRESSION="none")
     populate()
     Note.objects.bulk_create([Note(text="c" * 2000) for _ in range(200)])
     connections["default"].close()
@@ -80,12 +82,12 @@ def test_corrupt_backup_leaves_database_untouched(
 def test_backup_connector_restores_a_copy_backup(
     sqlite_db: str, rclone_settings: Callable[..., Any], remote: Path
 ) -> None:
-    rclone_settings(CONNECTORS={"default": CONNECTOR})
+    rclone_settings(CONNECTORS={"default": CONNECTOR}, COMPRESSION="none")
     populate()
     before = snapshot()
     connections["default"].close()
     call_command("dbbackup", verbosity=0)
     Author.objects.create(name="Carol")
-    rclone_settings(CONNECTORS={"default": "django_rclone_sqlite.SqliteBackupConnector"})
+    rclone_settings(CONNECTORS={"default": "django_rclone_sqlite.SqliteBackupConnector"}, COMPRESSION="none")
     call_command("dbrestore", "--noinput", verbosity=0)
     assert snapshot() == before

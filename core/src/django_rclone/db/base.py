@@ -116,6 +116,18 @@ class BaseConnector:
     #: File extension of the backup, without the dot.
     extension: str = "dump"
 
+    #: ``True`` when the dump tool compresses its output itself (pg_dump's custom format with a
+    #: ``COMPRESSION`` option): the core then stores the dump as it is instead of spending CPU
+    #: compressing it again, and names it without a codec extension. Read before ``dump()``;
+    #: a subclass may set it per instance in ``__init__``.
+    output_compressed: bool = False
+
+    #: The codec the core's compression stage applies to this connector's dump (``"zstd"``,
+    #: ``"gzip"``, or ``"none"`` when the dump is stored as it is), set by the core before it calls
+    #: ``dump()``. A tool that can compress on its own should turn that off when this is not
+    #: ``"none"`` (the PostgreSQL connector passes ``--compress=0`` to pg_dump).
+    stage_compression: str = "none"
+
     #: Per-alias options this connector cannot honour, with the reason. Setting one is an error
     #: rather than silently ignored: an ``EXCLUDE`` that does nothing would surprise a user moving
     #: from a connector that supports it.

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from django_rclone import __version__, catalog, names, progress, signing
+from django_rclone import __version__, catalog, codecs, names, progress, signing
+from django_rclone.codecs import Compression
 from django_rclone.conf import get_settings
 from django_rclone.db.base import BaseConnector
 from django_rclone.exceptions import DjangoRcloneError, NameConflict
@@ -45,6 +46,8 @@ class BackupResult:
     duration: float
     manifest: Manifest
     cleaned: list[str] = field(default_factory=list)
+    #: Bytes the dump tool wrote, before the compression stage (``size`` is what was stored).
+    uncompressed_size: int = 0
 
 
 def _iso(moment: datetime) -> str:
@@ -190,6 +193,22 @@ def _commit(conf: Any, rclone: Rclone, claim: Claim, manifest: Manifest) -> None
         )
 
 
+def _with_codec_extension(name: str, compression: Compression) -> str:
+    """``output_filename`` with the codec's extension added unless it already ends with it, so that a
+    restore by name (and a restore by hand) knows how to decode it; another codec's is refused."""
+    names.check_name(name)
+    _, named_codec = codecs.split_extension(name)
+    if named_codec != compression.codec and named_codec != codecs.NONE:
+        raise DjangoRcloneError(
+            f"output filename {name!r} ends with the {named_codec} extension but this backup is compressed with "
+            f"{compression.label()}; drop the extension or set COMPRESSION for this database"
+        )
+    if compression.enabled and named_codec == codecs.NONE:
+        name = f"{name}.{compression.extension}"
+        names.check_name(name)
+    return name
+
+
 @reports_failures(db_backup_failed, "database", path=None)
 def backup(
     database: str = "default",
@@ -227,19 +246,23 @@ def backup(
     resolution = resolve(database, host)
     connector = resolution.connector
     apply_run_options(connector, connector_options or {})
+    compression = codecs.NO_COMPRESSION if connector.output_compressed else conf.compression_for(database)
+    connector.stage_compression = compression.codec
     ext = host.extension(connector, database)
+    stored_ext = f"{ext}.{compression.extension}" if compression.enabled else ext
     pre_db_backup.send(sender=sender, database=database, connector=connector)
     clock = time.monotonic()
     try:
         with interruptible(), alias_lock(conf.remote, database, conf.lock_timeout):
-            claim = _claim(conf, rclone, database, ext, servername, output_filename)
+            chosen = _with_codec_extension(output_filename, compression) if output_filename else None
+            claim = _claim(conf, rclone, database, stored_ext, servername, chosen)
             name, started = claim.name, claim.started
             path = catalog.db_path(conf, name)
             reached(DUMP, path=name)
             if progress.active() is not None:  # the estimate may cost a query: only for a display
                 progress.expect(_estimate(connector), estimated=True)
             try:
-                stats = _stream(host, connector, database, rclone, path)
+                stats = _stream(host, connector, database, rclone, path, compression)
                 metadata = connector.dump_finished()
                 reached(COMMIT)
                 _check_landed(conf, rclone, claim, stats.size)
@@ -249,6 +272,9 @@ def backup(
                     engine=resolution.engine,
                     connector=resolution.connector_path,
                     extension=ext,
+                    compression=compression.codec,
+                    compression_level=compression.level,
+                    uncompressed_size=stats.uncompressed_size,
                     size=stats.size,
                     sha256=stats.sha256,
                     started_at=_iso(started),
@@ -282,6 +308,7 @@ def backup(
         sha256=stats.sha256,
         duration=time.monotonic() - clock,
         manifest=manifest,
+        uncompressed_size=stats.uncompressed_size,
     )
     send_after(post_db_backup, sender=sender, database=database, connector=connector, path=name, result=result)
     if clean:
@@ -291,8 +318,10 @@ def backup(
     return result
 
 
-def _stream(host: PluginHost, connector: BaseConnector, database: str, rclone: Rclone, path: str) -> StreamStats:
-    """Start the dump and ``rclone rcat`` and pump one into the other."""
+def _stream(
+    host: PluginHost, connector: BaseConnector, database: str, rclone: Rclone, path: str, compression: Compression
+) -> StreamStats:
+    """Start the dump and ``rclone rcat`` and pump one into the other through the compression stage."""
     dump = host.dump(connector, database)
     try:
         rcat = rclone.rcat(path)
@@ -304,6 +333,7 @@ def _stream(host: PluginHost, connector: BaseConnector, database: str, rclone: R
         rclone_stage(rcat, "rcat", rclone.secrets),
         sample=StreamSample(),
         check=lambda sample: host.check_dump(connector, database, sample),
+        encoder=compression.encoder(),
     )
 
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from django.db import connections
 
-from django_rclone import catalog, names, progress, signing
+from django_rclone import catalog, codecs, names, progress, signing
+from django_rclone.codecs import Compression
 from django_rclone.conf import RcloneSettings, get_settings
 from django_rclone.db.base import database_settings
 from django_rclone.exceptions import (
@@ -126,7 +127,11 @@ def mismatches(resolution: Resolution, name: str, manifest: Manifest | None, ext
     database = resolution.database
     if manifest is None:
         parsed = names.parse(get_settings(), name)
-        ext = parsed.ext if parsed else name.rpartition(".")[2]
+        full = parsed.ext if parsed else name
+        if full == extension or full.endswith("." + extension):
+            return []
+        ext = codecs.split_extension(full)[0]  # without the stage's .zst / .gz
+        ext = ext if parsed else ext.rpartition(".")[2]
         if ext != extension:
             return [f"it has the extension {ext!r} but the connector of {database!r} writes {extension!r}"]
         return []
@@ -161,6 +166,42 @@ def prepare(
     return name, check_compatible(database, name, force, verify, allow_unsigned)
 
 
+def stored_compression(
+    conf: RcloneSettings, name: str, manifest: Manifest | None, connector_extension: str = ""
+) -> Compression:
+    """How backup ``name`` was compressed: by its manifest, else by its extension (``.zst``, ``.gz``).
+
+    A ``.gz`` that belongs to the connector's own extension (``EXTENSION: "archive.gz"`` for a tool
+    that gzips by itself) is not the stage's: the manifest's ``extension``, or without a manifest
+    ``connector_extension``, tells them apart. A manifest naming another codec than the name does
+    is refused (``IntegrityError``): one of them was changed by hand, and decoding by the wrong one
+    would feed garbage to the restore tool.
+    """
+    parsed = names.parse(conf, name)
+    ext = parsed.ext if parsed else name
+    by_name = codecs.split_extension(ext)[1]
+    if manifest is None:
+        if connector_extension and (ext == connector_extension or ext.endswith("." + connector_extension)):
+            return codecs.NO_COMPRESSION
+        return codecs.parse(by_name)
+    recorded = manifest.compression
+    if not isinstance(recorded, str) or recorded not in codecs.EXTENSIONS:
+        raise IncompatibleBackup(
+            f"the manifest of {name} names the codec {recorded!r}, which this version of django-rclone cannot "
+            "decode; nothing was restored"
+        )
+    own = manifest.extension if isinstance(manifest.extension, str) else ""
+    if recorded == codecs.NONE and by_name != codecs.NONE and codecs.split_extension(own)[1] == by_name:
+        return codecs.NO_COMPRESSION  # the codec-like suffix is the connector's own extension
+    if recorded != by_name:
+        ext = codecs.EXTENSIONS[by_name]
+        raise IntegrityError(
+            f"{name} is {'named ' + repr('.' + ext) if ext else 'named without a codec extension'} but its manifest "
+            f"says it is compressed with {recorded!r}; refusing to guess which one is wrong, nothing was restored"
+        )
+    return codecs.parse(recorded)
+
+
 def check_compatible(
     database: str, name: str, force: bool = False, verify: bool = True, allow_unsigned: bool = False
 ) -> list[str]:
@@ -174,6 +215,7 @@ def check_compatible(
     host = get_host()
     resolution = resolve(database, host)  # an unknown alias is the first thing to report
     _, _, manifest = _inspect(conf, rclone, name, verify)
+    stored_compression(conf, name, manifest, host.extension(resolution.connector, database))
     notes = _signature_notes(conf, name, manifest, allow_unsigned)
     return notes + _compatibility_notes(conf, host, resolution, database, name, manifest, force)
 
@@ -267,6 +309,7 @@ def restore(
     name = select(database, input_path)
     reached(PREPARE, path=name)
     path, record, manifest = _inspect(conf, rclone, name, verify)
+    compression = stored_compression(conf, name, manifest, host.extension(connector, database))
     warnings = _signature_notes(conf, name, manifest, allow_unsigned)
     warnings += _compatibility_notes(conf, host, resolution, database, name, manifest, force)
     expected = None
@@ -293,7 +336,7 @@ def restore(
         reached(DOWNLOAD)
         progress.expect(size)
         with interruptible():
-            check = stream_digest(rclone_stage(rclone.cat(path), "cat", rclone.secrets))
+            check = stream_digest(rclone_stage(rclone.cat(path), "cat", rclone.secrets), compression.decoder())
         if (check.size, check.sha256) != (expected.size, expected.sha256):
             raise IntegrityError(f"{name} does not match its manifest (checked before restoring); nothing was restored")
     pre_db_restore.send(sender=sender, database=database, connector=connector, path=name)
@@ -316,7 +359,11 @@ def restore(
                 raise
             try:
                 stats = stream_restore(
-                    rclone_stage(cat, "cat", rclone.secrets), tool_stage(proc, connector, "RESTORE"), expected, guard
+                    rclone_stage(cat, "cat", rclone.secrets),
+                    tool_stage(proc, connector, "RESTORE"),
+                    expected,
+                    guard,
+                    compression.decoder(),
                 )
             except DjangoRcloneError:
                 connector.restore_finished()  # its own error, if any, is the root cause

@@ -12,6 +12,7 @@ from django_rclone.conf import get_settings
 from django_rclone.exceptions import DjangoRcloneError
 from django_rclone.interrupts import interruptible
 from django_rclone.manifest import KIND_PRE_RESTORE, Manifest
+from django_rclone.operations.restore import stored_compression
 from django_rclone.pipeline import stream_digest
 from django_rclone.rclone import Rclone
 from django_rclone.stages import rclone_stage
@@ -28,11 +29,18 @@ class VerifyResult:
     size: int = 0
     sha256: str = ""
     age_hours: float = 0.0
+    #: Decoded size when the backup was decoded (``decode=True``), else ``None``.
+    uncompressed_size: int | None = None
 
 
-def verify_backup(name: str, max_age_hours: float | None = None) -> VerifyResult:
+def verify_backup(name: str, max_age_hours: float | None = None, *, decode: bool = False) -> VerifyResult:
     """Stream backup ``name`` through SHA-256 and compare size and checksum with its manifest; with
-    ``SIGNING_KEY`` set, an unsigned or badly signed manifest is a problem too."""
+    ``SIGNING_KEY`` set, an unsigned or badly signed manifest is a problem too.
+
+    The stored bytes are what is checked. With ``decode`` the stream is also decompressed on the
+    way (its codec from the manifest), which proves the frames are complete and intact and checks
+    the manifest's uncompressed size.
+    """
     conf = get_settings()
     rclone = Rclone.from_settings(conf)
     path = catalog.db_path(conf, name)
@@ -52,11 +60,15 @@ def verify_backup(name: str, max_age_hours: float | None = None) -> VerifyResult
         return VerifyResult(name, database, False, problem)
     progress.expect(manifest.size)
     try:
+        compression = stored_compression(conf, name, manifest)  # a codec/extension mismatch fails too
+        decoder = compression.decoder() if decode else None
         with interruptible():
-            stats = stream_digest(rclone_stage(rclone.cat(path), "cat", rclone.secrets))
+            stats = stream_digest(rclone_stage(rclone.cat(path), "cat", rclone.secrets), decoder)
     except DjangoRcloneError as exc:
         return VerifyResult(name, manifest.database, False, str(exc))
     problems = []
+    if decode and manifest.uncompressed_size is not None and stats.uncompressed_size != manifest.uncompressed_size:
+        problems.append(f"decoded size {stats.uncompressed_size} != manifest {manifest.uncompressed_size}")
     if stats.size != manifest.size:
         problems.append(f"size {stats.size} != manifest {manifest.size}")
     if stats.sha256 != manifest.sha256:
@@ -66,10 +78,21 @@ def verify_backup(name: str, max_age_hours: float | None = None) -> VerifyResult
         problems.append(unsigned)
     if max_age_hours is not None and age > max_age_hours:
         problems.append(f"newest backup is {age:.1f} h old (limit {max_age_hours:g} h)")
-    return VerifyResult(name, manifest.database, not problems, "; ".join(problems), stats.size, stats.sha256, age)
+    return VerifyResult(
+        name,
+        manifest.database,
+        not problems,
+        "; ".join(problems),
+        stats.size,
+        stats.sha256,
+        age,
+        stats.uncompressed_size if decode else None,
+    )
 
 
-def verify_latest(database: str | None = None, max_age_hours: float | None = None) -> list[VerifyResult]:
+def verify_latest(
+    database: str | None = None, max_age_hours: float | None = None, *, decode: bool = False
+) -> list[VerifyResult]:
     """Verify the newest committed backup of ``database``, or of every alias found on the remote."""
     conf = get_settings()
     entries = catalog.committed(conf, Rclone.from_settings(conf), database, with_manifests=True)
@@ -83,7 +106,7 @@ def verify_latest(database: str | None = None, max_age_hours: float | None = Non
         return [
             VerifyResult("", database, False, f"no backups of database {database!r} except pre-restore undo backups")
         ]
-    return [verify_backup(name, max_age_hours) for name in newest.values()]
+    return [verify_backup(name, max_age_hours, decode=decode) for name in newest.values()]
 
 
 def sample_period(percent: float) -> int:
@@ -117,6 +140,8 @@ def verify_sample(
     database: str | None = None,
     max_age_hours: float | None = None,
     day: date | None = None,
+    *,
+    decode: bool = False,
 ) -> list[VerifyResult]:
     """The newest backup of each alias (checked against ``max_age_hours``) plus the share of all
     committed backups whose turn is ``day`` (see ``in_sample()``), each verified once.
@@ -135,8 +160,8 @@ def verify_sample(
         return [
             VerifyResult("", database, False, f"no backups of database {database!r} except pre-restore undo backups")
         ]
-    results = [verify_backup(name, max_age_hours) for name in newest.values()]
+    results = [verify_backup(name, max_age_hours, decode=decode) for name in newest.values()]
     for name in sampled([e.name for e in entries], percent, day):
         if name not in newest.values():
-            results.append(verify_backup(name))
+            results.append(verify_backup(name, decode=decode))
     return results

@@ -68,8 +68,10 @@ class PostgresCommandConnector(CommandConnector):
       (``--exclude-table`` each).
     - ``PSQL_CMD`` (``psql``), ``ADMIN_USER``, ``ADMIN_PASSWORD``: Tool and role for administrative
       statements such as ``CREATE EXTENSION``.
-    - ``COMPRESSION`` (pg_dump's default): ``--compress`` for the custom format: a level 0-9, or
-      ``method[:detail]`` with pg_dump 16+.
+    - ``COMPRESSION`` (unset): ``--compress`` for the custom format: a level 0-9, or
+      ``method[:detail]`` with pg_dump 16+. Unset, pg_dump writes uncompressed (``--compress=0``)
+      while the core's compression stage is on (``DJANGO_RCLONE["COMPRESSION"]``), and compresses
+      with its default otherwise. Set, pg_dump compresses and the core stores its output as it is.
     - ``OWNED_EXTENSIONS_ONLY`` (``False``; ``True`` for PostGIS): Leave out of the dump the extensions
       the backup role does not own: that role could not drop, re-create or comment on them during a
       restore, so a restore would fail on them.
@@ -188,7 +190,8 @@ class PostgresCommandConnector(CommandConnector):
         """``--compress=...`` from ``COMPRESSION``: a level 0-9, or ``method[:detail]`` (pg_dump 16+)."""
         value = self.option("COMPRESSION")
         if value is None or value == "":
-            return []
+            # The core compresses the stream (faster, on every core): pg_dump's zlib would only slow it.
+            return ["--compress=0"] if self.stage_compression != "none" else []
         text = str(value).strip().lower()
         level_ok = not isinstance(value, bool) and text.isdigit() and 0 <= int(text) <= 9
         if not (level_ok or _COMPRESSION_METHOD.match(text)):

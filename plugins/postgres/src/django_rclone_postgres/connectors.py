@@ -1,13 +1,17 @@
 """PostgreSQL and PostGIS connectors.
 
 ``PgDumpConnector`` (the default) writes pg_dump's custom archive format and restores it with
-pg_restore: compressed, and pg_restore notices a truncated archive on its own. ``PgDumpSqlConnector``
+pg_restore: compressed by the core's zstd stage (pg_dump's own slower zlib is turned off unless the
+alias sets ``COMPRESSION``), and pg_restore notices a truncated archive on its own. ``PgDumpSqlConnector``
 writes plain SQL that a person can read and psql can replay. The GIS variants first make sure the
 ``postgis`` extension exists, as ``ADMIN_USER``, because creating it needs more rights than an
 application role usually has.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -38,6 +42,12 @@ class PgDumpConnector(PostgresCommandConnector):
     #: pg_restore sends an archive's SQL to the server over libpq; it has no client-side commands
     #: (no ``\\!``, no ``\\copy``), so nothing in an archive can run on this machine.
     sandboxed = True
+
+    def __init__(self, database: str = "default", options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(database, options)
+        # An explicit COMPRESSION option keeps pg_dump's own compression and the core stores as is.
+        value = self.option("COMPRESSION")
+        self.output_compressed = value not in (None, "") and str(value).strip().lower() not in ("0", "none")
 
     def dump_args(self) -> list[str]:
         return [
@@ -100,7 +110,7 @@ class PgDumpSqlConnector(PostgresCommandConnector):
         if self.option("COMPRESSION") not in (None, ""):
             raise ImproperlyConfigured(
                 f"Connector option COMPRESSION for database {self.database!r}: a plain-SQL dump must stay "
-                "uncompressed for psql; use PgDumpConnector, or an rclone 'compress' remote."
+                "uncompressed for psql; the core's COMPRESSION setting (zstd by default) compresses it."
             )
         args = ["--format=plain", "--no-owner", "--no-privileges", "--no-password", *self.lock_wait_args()]
         if self.drop:

@@ -116,9 +116,17 @@ class Command(RcloneCommand):
     def report(self, result: BackupResult) -> None:
         self.info(
             f"Backed up database {result.database!r} to {result.name} "
-            f"({human_size(result.size)}, {result.duration:.1f}s, sha256 {result.sha256[:12]})"
+            f"({human_size(result.size)}{_compressed(result)}, {result.duration:.1f}s, sha256 {result.sha256[:12]})"
         )
         for name in result.cleaned:
             self.info(f"Deleted old backup {name}", level=2)
         if result.cleaned:
             self.info(f"Retention: deleted {len(result.cleaned)} old backup(s)")
+
+
+def _compressed(result: BackupResult) -> str:
+    """`` from 120.0 MiB with zstd:1`` when the compression stage ran, else ""."""
+    codec = result.manifest.compression
+    if codec == "none":
+        return ""
+    return f" from {human_size(result.uncompressed_size)} with {codec}:{result.manifest.compression_level}"

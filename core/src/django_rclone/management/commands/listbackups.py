@@ -104,15 +104,18 @@ class Command(RcloneCommand):
         width = max(len("NAME"), *(len(e.name) for e in entries))
         db_width = max(len("DATABASE"), *(len(e.database) for e in entries))
         self.stdout.write(
-            f"{'NAME':<{width}}  {'DATABASE':<{db_width}}  {'SIZE':>10}  {'CREATED (UTC)':<19}  {'AGE':<7}  KIND"
+            f"{'NAME':<{width}}  {'DATABASE':<{db_width}}  {'SIZE':>10}  {'CODEC':<5}  {'RATIO':>6}  "
+            f"{'CREATED (UTC)':<19}  {'AGE':<7}  KIND"
         )
         for entry in entries:
             created = entry.timestamp.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
             age = human_age((now - entry.timestamp).total_seconds())
             note = "" if entry.verified else f"  UNVERIFIED ({entry.to_dict()['problem']})"
+            ratio = entry.compression_ratio
+            shown = f"{ratio:.1f}x" if ratio is not None else "-"
             self.stdout.write(
-                f"{entry.name:<{width}}  {entry.database:<{db_width}}  {human_size(entry.size):>10}  {created}  "
-                f"{age:<7}  {entry.kind or '?'}" + note
+                f"{entry.name:<{width}}  {entry.database:<{db_width}}  {human_size(entry.size):>10}  "
+                f"{entry.compression:<5}  {shown:>6}  {created}  {age:<7}  {entry.kind or '?'}" + note
             )
         total = sum(e.size for e in entries)
         self.info(f"{len(entries)} backup(s), {human_size(total)}", level=2)

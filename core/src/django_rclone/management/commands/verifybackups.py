@@ -53,6 +53,11 @@ class Command(RcloneCommand):
             help="Also re-read this share of all backups, rotating daily so that every backup is re-read "
             "within 100/PERCENT days (see docs/operations.md).",
         )
+        parser.add_argument(
+            "--decode",
+            action="store_true",
+            help="Also decompress each backup and check its uncompressed size (reads as much, costs CPU).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options["verbosity"]
@@ -71,8 +76,11 @@ class Command(RcloneCommand):
         failed = [r for r in results if not r.ok]
         for result in results:
             if result.ok:
+                decoded = (
+                    "" if result.uncompressed_size is None else f", {human_size(result.uncompressed_size)} decoded"
+                )
                 self.info(
-                    f"OK      {result.name} ({human_size(result.size)}, sha256 {result.sha256[:12]}, "
+                    f"OK      {result.name} ({human_size(result.size)}{decoded}, sha256 {result.sha256[:12]}, "
                     f"{result.age_hours:.1f} h old)"
                 )
             else:
@@ -84,7 +92,9 @@ class Command(RcloneCommand):
         if options["database"] is not None:
             database_settings(options["database"])  # an unknown alias: one line naming the known ones
         if options["input_path"] is not None:
-            return [verify_backup(options["input_path"], options["max_age"])]
+            return [verify_backup(options["input_path"], options["max_age"], decode=options["decode"])]
         if options["sample"] is not None:
-            return verify.verify_sample(options["sample"], options["database"], options["max_age"])
-        return verify_latest(options["database"], options["max_age"])
+            return verify.verify_sample(
+                options["sample"], options["database"], options["max_age"], decode=options["decode"]
+            )
+        return verify_latest(options["database"], options["max_age"], decode=options["decode"])
