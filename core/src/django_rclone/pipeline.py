@@ -312,7 +312,7 @@ def stream_restore(
                 for piece in decoder.feed(chunk):  # without a codec: chunk itself (two buffers take turns)
                     if pending is not None:
                         _write_all(dst, memoryview(pending))
-                    pending = piece if guard is None else guard.feed(piece)
+                    pending = piece if guard is None else guard.feed(memoryview(piece))
                 turn ^= 1
         except IntegrityError:  # undecodable: stop the consumer before it could see end of input
             consumer.stop()
