@@ -467,6 +467,10 @@ FUZZ: dict[str, list[Any]] = {
     "PING_TIMEOUT": [0, -1, NAN, float("inf"), "5", True],
     "SIGNING_KEY": ["", "short", 5, b"k" * 40, [], ["k" * 40, 1], {"k": "v"}, "\n" * 40, "k" * 40],
     "LOCK_TIMEOUT": [-1, NAN, float("inf"), "5", True, None],
+    "PRE_RESTORE_KEEP_DAYS": [-1, NAN, "7", True, None, [7]],
+    "COMPRESSION": ["", "zstd:99", "zstd:x", "brotli", 3, None, "zstd\n", "gzip:0"],
+    "COMPRESSION_BY_DATABASE": [[], "zstd", {"nosuch": "zstd"}, {"default": "lzma"}, {"default": 5}],
+    "COMPRESSION_THREADS": [-1, NAN, "2", True, 1.5],
     "NO_SUCH_KEY": [1],
 }
 CASES = [(key, value) for key, values in FUZZ.items() for value in values]

@@ -6,11 +6,11 @@ every option of a remote from ``RCLONE_CONFIG_<NAME>_<KEY>``, so:
 
 - a ``REMOTE`` connection string with parameters (``:b2,account=a,key=SECRET:bucket``,
   ``myremote,password=SECRET:path``) becomes a plain ``name:path`` whose options travel in the
-  environment: an on-the-fly ``:backend`` remote is given the name :data:`ENV_REMOTE`;
+  environment: an on-the-fly ``:backend`` remote is given the name ``ENV_REMOTE``;
 - ``RCLONE_FLAGS`` whose name says key, password, secret, token, header, auth or credential move
   to their ``RCLONE_<FLAG>`` variable;
-- :func:`redact_remote` / :func:`redact_flags` give the spelling messages and listings may show,
-  and :func:`scrub` removes the secret values themselves from any text (rclone's own stderr).
+- ``redact_remote`` / ``redact_flags`` give the spelling messages and listings may show,
+  and ``scrub`` removes the secret values themselves from any text (rclone's own stderr).
 """
 
 from __future__ import annotations
@@ -219,7 +219,7 @@ def redact_flags(flags: Sequence[str]) -> list[str]:
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret value (three characters or longer) replaced by :data:`MASK`."""
+    """``text`` with every secret value (three characters or longer) replaced by ``MASK``."""
     for secret in sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True):
         text = text.replace(secret, MASK)
     return _URL_USERINFO.sub(rf"\g<1>{MASK}\g<3>", text)

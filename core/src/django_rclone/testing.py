@@ -1,14 +1,16 @@
 """The public API for testing connectors and plugins.
 
-Plugin and connector authors import from here, not from the internal modules behind it::
+Plugin and connector authors import from here, not from the internal modules behind it:
 
-    from django_rclone.testing import isolated_plugins, resolve
+```python
+from django_rclone.testing import isolated_plugins, resolve
 
-    def test_my_engine_resolves_to_my_connector():
-        with isolated_plugins("firebird"):
-            found = resolve("fb")
-        assert found.rule == "plugin"
-        assert found.detail == "plugin 'firebird'"
+def test_my_engine_resolves_to_my_connector():
+    with isolated_plugins("firebird"):
+        found = resolve("fb")
+    assert found.rule == "plugin"
+    assert found.detail == "plugin 'firebird'"
+```
 
 ``resolve(alias)`` is what every command does to pick a connector (``Resolution.connector`` is the
 connector built for the alias, ``rule``/``detail`` say why); ``explain(alias)`` is the same without

@@ -1,19 +1,18 @@
 """Equivalents of the connector API that django-dbbackup and django-snapshots users have in their code.
 
-``BaseDBConnector`` / ``BaseCommandDBConnector``
-    django-dbbackup's base classes. A subclass implements ``_create_dump()`` (return a readable
-    binary file-like object holding the dump) and ``_restore_dump(dump)`` (read the dump from the
-    file-like object ``dump``). Change the import from ``dbbackup.db.base`` to this module and name
-    the class in ``DJANGO_RCLONE["CONNECTORS"]`` as before; the core adapts it with
-    ``DumpStyleConnector``. Such a class, and one that still subclasses django-dbbackup's own base
-    classes, is used through the same adapter.
-``get_connector_class(engine)`` / ``get_connector_for_alias(alias)``
-    django-snapshots' auto-detection functions, answered by django-rclone's resolution (deprecated:
-    use ``django_rclone.testing.resolve``).
-``PgDumpBinaryConnector``, ``DjangoConnector``, ``SQLiteConnector``, ``PostgresConnector``,
-``MySQLConnector``, ``DjangoDumpDataConnector``
-    The old class names, each the django-rclone connector that does the same job (deprecated
-    aliases: importing one warns with ``DeprecationWarning`` and names the class to import).
+- ``BaseDBConnector`` / ``BaseCommandDBConnector``: django-dbbackup's base classes. A subclass
+  implements ``_create_dump()`` (return a readable binary file-like object holding the dump) and
+  ``_restore_dump(dump)`` (read the dump from the file-like object ``dump``). Change the import from
+  ``dbbackup.db.base`` to this module and name the class in ``DJANGO_RCLONE["CONNECTORS"]`` as
+  before; the core adapts it with ``DumpStyleConnector``. Such a class, and one that still
+  subclasses django-dbbackup's own base classes, is used through the same adapter.
+- ``get_connector_class(engine)`` / ``get_connector_for_alias(alias)``: django-snapshots'
+  auto-detection functions, answered by django-rclone's resolution (deprecated: use
+  ``django_rclone.testing.resolve``).
+- ``PgDumpBinaryConnector``, ``DjangoConnector``, ``SQLiteConnector``, ``PostgresConnector``,
+  ``MySQLConnector``, ``DjangoDumpDataConnector``: the old class names, each the django-rclone
+  connector that does the same job (deprecated aliases: importing one warns with
+  ``DeprecationWarning`` and names the class to import).
 
 The dbbackup style cannot stream: ``_create_dump`` returns a whole file, so the adapter copies it
 into the pipeline after the method returns, and hands ``_restore_dump`` a local spooled copy of the

@@ -53,12 +53,10 @@ class MongoDumpConnector(CommandConnector):
       replaces the data.
     - ``SOURCE_NAME``: Name of the database inside the archive when it differs from ``NAME`` (restoring
       a production backup into a staging database): the restore renames it with ``--nsFrom``/``--nsTo``.
-
-    ``EXCLUDE`` (``[]``)
-        Collection names to leave out: mongodump gets ``--excludeCollection=NAME`` for each, and
-        mongorestore ``--nsExclude=<db>.NAME``, so a restore neither drops nor overwrites them (even
-        from an archive made before the exclusion was set). ``dbbackup --exclude-tables`` sets it
-        for one run.
+    - ``EXCLUDE`` (``[]``): collection names to leave out: mongodump gets
+      ``--excludeCollection=NAME`` for each, and mongorestore ``--nsExclude=<db>.NAME``, so a
+      restore neither drops nor overwrites them (even from an archive made before the exclusion was
+      set). ``dbbackup --exclude-tables`` sets it for one run.
 
     A restore only touches the alias's own database: mongorestore gets ``--nsInclude=<db>.*``.
     mongorestore commits collection by collection (``--drop`` is per collection), so the whole
