@@ -36,6 +36,7 @@ JSON_KEYS = {
     "verified",
     "manifest",
     "problem",
+    "remotes",
     "name",
     "database",
     "path",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django_rclone import catalog
+from django_rclone import catalog, copies
 from django_rclone.catalog import BackupEntry
 from django_rclone.conf import get_settings
 from django_rclone.operations.backup import BackupResult, backup
@@ -24,7 +24,11 @@ __all__ = [
 
 
 def list_backups(
-    database: str | None = None, *, limit: int | None = None, with_manifests: bool = True
+    database: str | None = None,
+    *,
+    limit: int | None = None,
+    with_manifests: bool = True,
+    problems: list[str] | None = None,
 ) -> list[BackupEntry]:
     """Database backups on the remote, newest first: committed ones and ones made elsewhere.
 
@@ -35,8 +39,16 @@ def list_backups(
     ``sha256`` and the rest of the manifest (``entry.manifest``) when it has one. Manifests are
     always read (one rclone call for the whole folder); ``with_manifests`` is accepted for
     compatibility.
+    Each entry also carries ``remotes``: ``REMOTE`` and each remote in ``COPIES`` holding a
+    complete copy; a copy remote that cannot be listed counts as holding nothing, and why is
+    appended to ``problems`` when given.
     """
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be 1 or more, got {limit!r}")
     conf = get_settings()
-    return catalog.listed(conf, Rclone.from_settings(conf), database, limit=limit)
+    rclone = Rclone.from_settings(conf)
+    entries = catalog.listed(conf, rclone, database, limit=limit)
+    annotated, unreadable = copies.annotate(conf, rclone, entries, database)
+    if problems is not None:
+        problems.extend(unreadable)
+    return annotated

@@ -16,3 +16,7 @@ class DjangoRcloneConfig(AppConfig):
         checks_migration.register()
         # Monitoring pings ride on the operations' signals; without PING_URLS they send nothing.
         pings.connect()
+        # Copies to the remotes in COPIES ping as the "copy" operation.
+        from django_rclone import copies
+
+        copies.connect()

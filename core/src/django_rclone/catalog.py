@@ -96,6 +96,10 @@ class BackupEntry:
         cutoff = now - ORPHAN_GRACE
         return self.in_progress and all(m.modified is not None and m.modified < cutoff for m in self.markers)
 
+    #: The remotes holding a complete copy, ``REMOTE`` first (set by ``copies.annotate``; empty
+    #: when not asked for).
+    remotes: tuple[str, ...] = ()
+
     @property
     def manifest_name(self) -> str:
         return names.manifest_name(self.name)
@@ -164,6 +168,7 @@ class BackupEntry:
             "compression_level": m.compression_level if m else None,
             "uncompressed_size": m.uncompressed_size if m else None,
             "compression_ratio": self.compression_ratio,
+            "remotes": list(self.remotes),
         }
 
 

@@ -11,7 +11,7 @@ import math
 import re
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -54,6 +54,9 @@ DEFAULTS: dict[str, Any] = {
     "COMPRESSION": "zstd",
     "COMPRESSION_BY_DATABASE": {},
     "COMPRESSION_THREADS": None,
+    # Further remotes every committed backup is copied to (see copies.py): "remote:path" strings or
+    # {"REMOTE": ..., "DB_RETENTION": ..., "DB_CLEANUP_KEEP": ...} dicts.
+    "COPIES": [],
 }
 
 TEMPLATE_FIELDS = frozenset({"database", "datetime", "ext", "servername"})
@@ -122,9 +125,37 @@ class RcloneSettings:
         """The codec for new backups of ``database``: ``COMPRESSION_BY_DATABASE``, else ``COMPRESSION``."""
         return self.compression_by_database.get(database, self.compression)
 
+    copies: tuple[CopyRemote, ...] = ()
+
+    def for_copy(self, copy: CopyRemote) -> RcloneSettings:
+        """These settings with the copy's remote as ``remote`` (and its retention, if it has its own),
+        so the catalog and retention code work on a copy remote unchanged."""
+        return replace(
+            self,
+            remote=copy.remote,
+            remote_display=copy.display,
+            db_retention=copy.db_retention or self.db_retention,
+            db_cleanup_keep=copy.db_cleanup_keep or self.db_cleanup_keep,
+            copies=(),
+        )
+
+
+@dataclass(frozen=True)
+class CopyRemote:
+    """One entry of ``COPIES``: a further remote holding a copy of every backup."""
+
+    #: The remote as rclone is given it (connection-string options moved to ``rclone_env``).
+    remote: str
+    #: The remote as messages, signals and listings show it (secret values masked).
+    display: str = ""
+    #: Retention for this remote only (``None``: the primary's DB_RETENTION / DB_CLEANUP_KEEP).
+    db_retention: RetentionSettings | None = None
+    db_cleanup_keep: int | None = None
+
 
 def _fail(key: str, problem: str, fix: str) -> ImproperlyConfigured:
-    return ImproperlyConfigured(f"DJANGO_RCLONE['{key}'] {problem}; {fix}.")
+    where = f"['{key}']" if "[" not in key else f"['{key}"  # "COPIES'][0]" names a list item
+    return ImproperlyConfigured(f"DJANGO_RCLONE{where} {problem}; {fix}.")
 
 
 def _check_dir(key: str, value: Any) -> str:
@@ -209,20 +240,20 @@ def _control_characters(value: str) -> bool:
     return any(ord(c) < 32 or ord(c) == 127 for c in value)
 
 
-def _check_remote(remote: Any) -> str:
+def _check_remote(remote: Any, key: str = "REMOTE") -> str:
     if not remote or not isinstance(remote, str):
         raise _fail(
-            "REMOTE",
+            key,
             "is not set",
             'set it to an rclone remote and path such as "myremote:backups" (see `rclone listremotes`)',
         )
     if _control_characters(remote):
-        raise _fail("REMOTE", "contains a control character (a newline or tab?)", "remove it")
+        raise _fail(key, "contains a control character (a newline or tab?)", "remove it")
     if not re.match(r"^(:?[\w.\- ]+[,:]|/)", remote) or (
         not remote.startswith("/") and secrecy.parse_connection_string(remote) is None
     ):
         raise _fail(
-            "REMOTE",
+            key,
             f"is {secrecy.redact_remote(remote)!r}",
             'use "remote:path" (a remote from `rclone listremotes`), ":backend:path" or an absolute local path',
         )
@@ -384,12 +415,16 @@ def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
     date_format = _check_date_format(merged["DB_DATE_FORMAT"])
     _check_names(template, date_format, list(getattr(django_settings, "DATABASES", {})))
     compression, compression_by_database = _check_compression(merged)
+    base_env = {**env, **hidden_flags.env, **hidden_remote.env}
+    copies, copies_env, copies_secrets = _check_copies(
+        merged["COPIES"], (remote, hidden_remote.remote), base_env, (db_dir, media_dir)
+    )
     return RcloneSettings(
         remote=hidden_remote.remote,
         rclone_binary=binary,
         rclone_config=config,
         rclone_flags=hidden_flags.flags,
-        rclone_env={**env, **hidden_flags.env, **hidden_remote.env},
+        rclone_env={**base_env, **copies_env},
         db_backup_dir=db_dir,
         db_filename_template=template,
         db_date_format=date_format,
@@ -403,13 +438,96 @@ def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
         ping_urls=parse_ping_urls(merged["PING_URLS"]),
         ping_timeout=parse_timeout(merged["PING_TIMEOUT"]),
         remote_display=secrecy.redact_remote(remote),
-        secrets=(*hidden_flags.secrets, *hidden_remote.secrets, *_env_secrets(env)),
+        secrets=(*hidden_flags.secrets, *hidden_remote.secrets, *_env_secrets(env), *copies_secrets),
         signing_keys=_check_signing_key(merged["SIGNING_KEY"]),
         pre_restore_keep_days=_check_keep_days(merged["PRE_RESTORE_KEEP_DAYS"]),
         lock_timeout=_check_lock_timeout(merged["LOCK_TIMEOUT"]),
         compression=compression,
         compression_by_database=compression_by_database,
+        copies=copies,
     )
+
+
+def _overlap(path: str, remote: str, folders: tuple[str, ...]) -> bool:
+    """Whether the rclone path ``path`` is ``remote``'s backup or media folder, or lies below one."""
+    base = remote if remote.endswith((":", "/")) else remote + "/"
+    return any(path == base + folder or path.startswith(base + folder + "/") for folder in folders)
+
+
+def _hide_copy(remote: str, index: int) -> secrecy.Hidden:
+    """``secrecy.hide_remote`` for a copy: an on-the-fly ``:backend,...:`` remote gets a name of its
+    own, so its options do not mix with REMOTE's in the environment."""
+    hidden = secrecy.hide_remote(remote)
+    parsed = secrecy.parse_connection_string(remote)
+    if parsed is None or not parsed.on_the_fly or not parsed.params:
+        return hidden
+    name = f"{secrecy.ENV_REMOTE}_copy{index + 1}"
+    old, new = secrecy.remote_env_name(secrecy.ENV_REMOTE, ""), secrecy.remote_env_name(name, "")
+    env = {new + key[len(old) :]: value for key, value in hidden.env.items()}
+    return secrecy.Hidden(f"{name}:{parsed.path}", (), env, hidden.secrets)
+
+
+def _check_copies(
+    raw: Any, primary: tuple[str, str], env: Mapping[str, str], folders: tuple[str, ...]
+) -> tuple[tuple[CopyRemote, ...], dict[str, str], list[str]]:
+    """``COPIES``: each remote checked like REMOTE (its connection-string options moved to the
+    environment, their values masked in messages), different from REMOTE and the others and outside
+    their backup and media folders; dicts may carry their own retention. Returns the copies, the
+    environment they add and their secret values."""
+    if raw is None:
+        return (), {}, []
+    if isinstance(raw, (str, Mapping)) or not isinstance(raw, (list, tuple)):
+        raise _fail("COPIES", f"is a {type(raw).__name__}", 'use a list such as ["offsite:bucket/project"]')
+    aliases = list(getattr(django_settings, "DATABASES", {}))
+    copies: list[CopyRemote] = []
+    added: dict[str, str] = {}
+    secrets: list[str] = []
+    seen = [primary[1]]
+    spellings = {primary[0]}  # two on-the-fly copies with the same string get different names
+    for index, item in enumerate(raw):
+        key = f"COPIES'][{index}]"
+        retention, keep = None, None
+        if isinstance(item, Mapping):
+            unknown = sorted(str(k) for k in set(item) - {"REMOTE", "DB_RETENTION", "DB_CLEANUP_KEEP"})
+            if unknown:
+                raise _fail(key, f"has unknown keys {unknown}", "use REMOTE, DB_RETENTION and DB_CLEANUP_KEEP")
+            spelled = _check_remote(item.get("REMOTE"), key)
+            keep = item.get("DB_CLEANUP_KEEP")
+            if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
+                raise _fail(key, f"has DB_CLEANUP_KEEP {keep!r}", "use a whole number of backups to keep, 1 or more")
+            if item.get("DB_RETENTION") is not None:
+                retention = parse_retention(item["DB_RETENTION"], aliases)
+        else:
+            spelled = _check_remote(item, key)
+        hidden = _hide_copy(spelled, index)
+        display = secrecy.redact_remote(spelled)
+        if hidden.remote in seen or spelled in spellings:
+            raise _fail(key, f"is {display!r} a second time", "give each copy its own remote, not REMOTE itself")
+        nested = [
+            other
+            for other in seen
+            if _overlap(hidden.remote, other, folders) or _overlap(other, hidden.remote, folders)
+        ]
+        if nested:
+            raise _fail(
+                key,
+                f"({display!r}) overlaps {secrecy.redact_remote(nested[0])!r}",
+                "keep each remote out of the others' DB_BACKUP_DIR and MEDIA_BACKUP_DIR: "
+                "a media sync or retention there would delete it",
+            )
+        clash = sorted(k for k, v in hidden.env.items() if {**env, **added}.get(k, v) != v)
+        if clash:
+            raise _fail(
+                key,
+                f"sets {clash[0]} to another value than REMOTE or RCLONE_ENV does",
+                "use another remote name for the copy, or configure it in rclone.conf",
+            )
+        added.update(hidden.env)
+        secrets += hidden.secrets
+        seen.append(hidden.remote)
+        spellings.add(spelled)
+        copies.append(CopyRemote(hidden.remote, display, retention, keep))
+    return tuple(copies), added, secrets
 
 
 def _env_secrets(env: Mapping[str, str]) -> list[str]:

@@ -113,3 +113,19 @@ class LockTimeout(DjangoRcloneError):
 
 class NameConflict(DjangoRcloneError):
     """Another run claimed or wrote the backup name this run chose; nothing of it was committed."""
+
+
+class CopyFailed(DjangoRcloneError):
+    """A committed backup could not be copied to one or more remotes in ``COPIES``; the primary is kept.
+
+    ``failures`` lists ``(remote, backup name, error)`` for each copy that failed.
+    """
+
+    def __init__(self, message: str, failures: list[tuple[str, str, str]]) -> None:
+        super().__init__(message)
+        self.failures = failures
+
+    @property
+    def remote(self) -> str:
+        """The first remote that failed."""
+        return self.failures[0][0] if self.failures else ""

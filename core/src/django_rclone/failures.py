@@ -40,8 +40,11 @@ VERIFY = "verify"
 RESTORE = "restore"
 #: ``rclone sync`` of the media files failed.
 SYNC = "sync"
+#: Copying a committed backup to a remote in ``COPIES`` failed (the primary is complete and kept);
+#: the signal also carries ``remote``.
+COPY = "copy"
 
-STAGES = (PREPARE, DUMP, UPLOAD, COMMIT, RETENTION, UNDO, DOWNLOAD, VERIFY, RESTORE, SYNC)
+STAGES = (PREPARE, DUMP, UPLOAD, COMMIT, RETENTION, UNDO, DOWNLOAD, VERIFY, RESTORE, SYNC, COPY)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -11,10 +11,15 @@ Keyword arguments (besides ``sender``, the command class or ``None`` from the Py
 - ``db_backup_failed`` / ``db_restore_failed``: ``database``, ``path`` (the backup name, or ``None``
   when the failure came before one was chosen), ``exception``, ``stage``
 - ``media_backup_failed`` / ``media_restore_failed``: ``exception``, ``stage``
+- ``pre_db_copy``: ``database``, ``path``, ``remote`` (a remote from ``COPIES``)
+- ``post_db_copy``: ``database``, ``path``, ``remote``, ``result`` (a ``copies.CopyResult``)
+- ``db_copy_failed``: ``database``, ``path``, ``remote``, ``exception``, ``stage`` (``"copy"``)
+
+A backup whose copy fails also sends ``db_backup_failed`` with ``stage="copy"`` and ``remote``.
 
 ``stage`` is one of the names in ``django_rclone.failures`` (``"prepare"``, ``"dump"``,
 ``"upload"``, ``"commit"``, ``"retention"``, ``"download"``, ``"verify"``, ``"restore"``,
-``"sync"``). The ``*_failed`` signals are sent just before the exception propagates; the exception
+``"sync"``, ``"copy"``). The ``*_failed`` signals are sent just before the exception propagates; the exception
 is re-raised unchanged whatever the receivers do.
 """
 
@@ -39,6 +44,9 @@ db_backup_failed = Signal()
 db_restore_failed = Signal()
 media_backup_failed = Signal()
 media_restore_failed = Signal()
+pre_db_copy = Signal()
+post_db_copy = Signal()
+db_copy_failed = Signal()
 
 
 def send_after(signal: Signal, **kwargs: Any) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings as django_settings
 from django.utils.html import escape
 
-from django_rclone import catalog
+from django_rclone import catalog, copies
 from django_rclone.catalog import BackupEntry
 from django_rclone.conf import RcloneSettings, get_settings
 from django_rclone.manifest import KIND_PRE_RESTORE
@@ -112,6 +112,8 @@ def collect(conf: RcloneSettings | None = None, now: datetime | None = None) -> 
     try:
         rclone = Rclone.from_settings(conf)
         entries = catalog.committed(conf, rclone, with_manifests=True)
+        if conf.copies:  # which remotes hold each backup (AliasStatus.copies)
+            entries = copies.annotate(conf, rclone, entries)[0]
         aliases = sorted(set(django_settings.DATABASES) | {e.database for e in entries})
         statuses = []
         for alias in aliases:

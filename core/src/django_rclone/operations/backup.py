@@ -13,12 +13,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from django_rclone import __version__, catalog, codecs, names, progress, signing
+from django_rclone import __version__, catalog, codecs, copies, names, progress, signing
 from django_rclone.codecs import Compression
 from django_rclone.conf import get_settings
 from django_rclone.db.base import BaseConnector
-from django_rclone.exceptions import DjangoRcloneError, NameConflict
-from django_rclone.failures import COMMIT, DUMP, RETENTION, reached, reports_failures
+from django_rclone.exceptions import CopyFailed, DjangoRcloneError, NameConflict
+from django_rclone.failures import COMMIT, COPY, DUMP, RETENTION, reached, reports_failures
 from django_rclone.interrupts import interruptible, shield
 from django_rclone.local_paths import refuse_media_overlap
 from django_rclone.locks import alias_lock
@@ -48,6 +48,8 @@ class BackupResult:
     cleaned: list[str] = field(default_factory=list)
     #: Bytes the dump tool wrote, before the compression stage (``size`` is what was stored).
     uncompressed_size: int = 0
+    #: The remotes in ``COPIES`` that now hold a complete copy.
+    copies: list[str] = field(default_factory=list)
 
 
 def _iso(moment: datetime) -> str:
@@ -311,10 +313,21 @@ def backup(
         uncompressed_size=stats.uncompressed_size,
     )
     send_after(post_db_backup, sender=sender, database=database, connector=connector, path=name, result=result)
+    failed: CopyFailed | None = None
+    if conf.copies and kind == KIND_BACKUP:  # an undo backup stays where the restore can find it
+        reached(COPY)
+        try:
+            result = replace(result, copies=[c.remote for c in copies.replicate(conf, database, name, sender=sender)])
+        except CopyFailed as exc:  # retention still runs; the failure is raised after it
+            failed = exc
     if clean:
         reached(RETENTION)
-        deleted = retention.clean(conf, rclone, database, protect={name})
+        skip = {remote for remote, _, _ in failed.failures} if failed else set()
+        deleted = retention.clean_everywhere(conf, rclone, database, protect={name}, skip=skip)
         result = replace(result, cleaned=[d.name for d in deleted])
+    if failed is not None:
+        reached(COPY, remote=failed.remote)
+        raise failed
     return result
 
 

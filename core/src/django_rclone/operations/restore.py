@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import connections
 
-from django_rclone import catalog, codecs, names, progress, signing
+from django_rclone import catalog, codecs, copies, names, progress, signing
 from django_rclone.codecs import Compression
 from django_rclone.conf import RcloneSettings, get_settings
 from django_rclone.db.base import database_settings
@@ -20,6 +20,8 @@ from django_rclone.exceptions import (
     IncompatibleBackup,
     IntegrityError,
     Interrupted,
+    PipelineError,
+    RcloneError,
     UndoBackupFailed,
     UnsignedBackup,
 )
@@ -49,6 +51,8 @@ class RestoreResult:
     verified: bool
     manifest: Manifest | None
     warnings: list[str] = field(default_factory=list)
+    #: The remote the backup was read from: ``REMOTE``, or a remote in ``COPIES`` after a fallback.
+    remote: str = ""
     #: The pre-restore backup of the database as it was before this restore (``None`` when
     #: ``undo_backup=False``): restoring it undoes this restore.
     undo: str | None = None
@@ -86,12 +90,16 @@ def _load_manifest(
     )
 
 
-def select(database: str, input_path: str | None = None) -> str:
-    """The backup name to restore: ``input_path`` (checked) or the newest backup of ``database``
-    (committed, or made elsewhere without a manifest; never one a run is still writing).
+#: What makes a restore try the next remote in COPIES: the remote cannot be read, lacks the backup,
+#: or its object does not match the manifest. Nothing has reached the database at that point.
+FALLBACK_ERRORS = (RcloneError, PipelineError, BackupNotFound, IntegrityError)
 
-    Pre-restore undo backups are never "the newest": they are restored only when named.
-    """
+
+def select(database: str, input_path: str | None = None, source: str | None = None) -> str:
+    """The backup name to restore: ``input_path`` (checked) or the newest backup of ``database``
+    (committed, or made elsewhere without a manifest; never one a run is still writing), on
+    ``REMOTE`` or, when it cannot be read or holds none, the first remote in ``COPIES`` that has
+    one (``source``: on that remote only)."""
     conf = get_settings()
     if input_path is not None:
         if not input_path.strip():
@@ -104,16 +112,28 @@ def select(database: str, input_path: str | None = None) -> str:
             names.check_new_name(input_path)  # raises: a manifest or a run marker is not a backup
         return input_path  # an unknown alias is refused when its connector resolves
     database_settings(database)  # an unknown alias: one line naming the known ones, not "no backups"
-    entries = catalog.listed(conf, Rclone.from_settings(conf), database)
-    if not entries:
-        raise BackupNotFound(f"no backups of database {database!r} in {catalog.db_folder(conf)}")
-    for entry in entries:  # newest first; the listing carries each manifest
-        if entry.manifest is None or not entry.manifest.pre_restore:
-            return entry.name
-    raise BackupNotFound(
-        f"no backups of database {database!r} in {catalog.db_folder(conf)} except pre-restore undo backups; "
-        "name one with -i (input_path) to restore it"
-    )
+    candidates = copies.sources(conf, source)
+    errors: list[RcloneError] = []
+    only_undo = False
+    for candidate in candidates:
+        rclone = Rclone.from_settings(candidate)
+        try:
+            entries = catalog.listed(candidate, rclone, database)
+            for entry in entries:  # newest first; the listing carries each manifest
+                if entry.manifest is None or not entry.manifest.pre_restore:
+                    return entry.name
+        except RcloneError as exc:
+            errors.append(exc)
+            continue
+        only_undo = only_undo or bool(entries)
+    if len(errors) == len(candidates):
+        raise errors[0]
+    if only_undo:
+        raise BackupNotFound(
+            f"no backups of database {database!r} in {catalog.db_folder(candidates[0])} except pre-restore undo "
+            "backups; name one with -i (input_path) to restore it"
+        )
+    raise BackupNotFound(f"no backups of database {database!r} in {catalog.db_folder(candidates[0])}")
 
 
 def mismatches(resolution: Resolution, name: str, manifest: Manifest | None, extension: str) -> list[str]:
@@ -157,13 +177,58 @@ def prepare(
     verify: bool = True,
     sender: Any = None,
     allow_unsigned: bool = False,
+    source: str | None = None,
 ) -> tuple[str, list[str]]:
     """What ``dbrestore`` settles before asking for confirmation: the backup to restore and notes
     about it. Refuses a backup that does not fit ``database`` (see ``check_compatible``); a failure
     sends ``db_restore_failed`` like a failed restore, so a nightly refresh that cannot run alerts."""
-    name = select(database, input_path)
+    name = select(database, input_path, source)
     reached(PREPARE, path=name)
-    return name, check_compatible(database, name, force, verify, allow_unsigned)
+    return name, check_compatible(database, name, force, verify, allow_unsigned, source)
+
+
+def check_compatible(
+    database: str,
+    name: str,
+    force: bool = False,
+    verify: bool = True,
+    allow_unsigned: bool = False,
+    source: str | None = None,
+) -> list[str]:
+    """Refuse (``IncompatibleBackup``) a backup that does not fit ``database`` unless ``force``, and
+    (``UnsignedBackup``) one that fails the ``SIGNING_KEY`` check unless ``allow_unsigned``.
+
+    Returns notes worth telling the user (forced mismatches, a backup of another alias). The
+    manifest is read from the first remote (``REMOTE``, then ``COPIES``; or ``source``) that has it.
+    """
+    host = get_host()
+    resolution = resolve(database, host)  # an unknown alias is the first thing to report
+    candidates = copies.sources(get_settings(), source)
+    for index, conf in enumerate(candidates):
+        try:
+            _, _, manifest = _inspect(conf, Rclone.from_settings(conf), name, verify)
+        except FALLBACK_ERRORS:
+            if index == len(candidates) - 1:
+                raise
+            continue
+        stored_compression(conf, name, manifest, host.extension(resolution.connector, database))
+        notes = _signature_notes(conf, name, manifest, allow_unsigned)
+        return notes + _compatibility_notes(conf, host, resolution, database, name, manifest, force)
+    raise AssertionError("unreachable: copies.sources() is never empty")  # pragma: no cover
+
+
+def _signature_notes(conf: RcloneSettings, name: str, manifest: Manifest | None, allow_unsigned: bool) -> list[str]:
+    """With ``SIGNING_KEY`` set, refuse a backup whose manifest is missing, unsigned or badly signed
+    (``UnsignedBackup``) unless ``allow_unsigned``; then return a note saying it was let through."""
+    problem = signing.problem(manifest, conf.signing_keys)
+    if not problem:
+        return []
+    if not allow_unsigned:
+        raise UnsignedBackup(
+            f"refusing to restore {name}: {problem}. Nothing was changed; pass --allow-unsigned "
+            "(allow_unsigned=True) only if you know where this backup came from"
+        )
+    return [f"restoring despite the signature check (--allow-unsigned): {problem}"]
 
 
 def stored_compression(
@@ -200,38 +265,6 @@ def stored_compression(
             f"says it is compressed with {recorded!r}; refusing to guess which one is wrong, nothing was restored"
         )
     return codecs.parse(recorded)
-
-
-def check_compatible(
-    database: str, name: str, force: bool = False, verify: bool = True, allow_unsigned: bool = False
-) -> list[str]:
-    """Refuse (``IncompatibleBackup``) a backup that does not fit ``database`` unless ``force``, and
-    (``UnsignedBackup``) one that fails the ``SIGNING_KEY`` check unless ``allow_unsigned``.
-
-    Returns notes worth telling the user (forced mismatches, a backup of another alias).
-    """
-    conf = get_settings()
-    rclone = Rclone.from_settings(conf)
-    host = get_host()
-    resolution = resolve(database, host)  # an unknown alias is the first thing to report
-    _, _, manifest = _inspect(conf, rclone, name, verify)
-    stored_compression(conf, name, manifest, host.extension(resolution.connector, database))
-    notes = _signature_notes(conf, name, manifest, allow_unsigned)
-    return notes + _compatibility_notes(conf, host, resolution, database, name, manifest, force)
-
-
-def _signature_notes(conf: RcloneSettings, name: str, manifest: Manifest | None, allow_unsigned: bool) -> list[str]:
-    """With ``SIGNING_KEY`` set, refuse a backup whose manifest is missing, unsigned or badly signed
-    (``UnsignedBackup``) unless ``allow_unsigned``; then return a note saying it was let through."""
-    problem = signing.problem(manifest, conf.signing_keys)
-    if not problem:
-        return []
-    if not allow_unsigned:
-        raise UnsignedBackup(
-            f"refusing to restore {name}: {problem}. Nothing was changed; pass --allow-unsigned "
-            "(allow_unsigned=True) only if you know where this backup came from"
-        )
-    return [f"restoring despite the signature check (--allow-unsigned): {problem}"]
 
 
 def _inspect(
@@ -279,6 +312,7 @@ def restore(
     connector_options: dict[str, Any] | None = None,
     allow_unsigned: bool = False,
     undo_backup: bool = True,
+    source: str | None = None,
 ) -> RestoreResult:
     """Restore ``database`` from a backup (the newest, or ``input_path``).
 
@@ -299,79 +333,108 @@ def restore(
     ``result.undo`` and ``result.undo_command`` restores it. If that backup fails, nothing is
     restored (``UndoBackupFailed``). A failure sends ``db_restore_failed`` with the stage before
     the exception propagates.
+
+    With ``COPIES``, a remote that cannot be read, lacks the backup or whose object fails
+    verification (size before streaming, checksum while streaming: the restore tool never got the
+    end of the stream) is skipped for the next one, and the result's ``remote`` and ``warnings``
+    say which was used. ``source`` (``--from``) reads from that one remote only.
     """
-    conf = get_settings()
-    rclone = Rclone.from_settings(conf)
     host = get_host()
     resolution = resolve(database, host)
     connector = resolution.connector
     apply_run_options(connector, connector_options or {})
-    name = select(database, input_path)
+    name = select(database, input_path, source)
     reached(PREPARE, path=name)
-    path, record, manifest = _inspect(conf, rclone, name, verify)
-    compression = stored_compression(conf, name, manifest, host.extension(connector, database))
-    warnings = _signature_notes(conf, name, manifest, allow_unsigned)
-    warnings += _compatibility_notes(conf, host, resolution, database, name, manifest, force)
-    expected = None
-    if manifest is None:
-        warnings.append(f"{name} has no manifest: restoring without a size and checksum check")
-    elif not verify:
-        warnings.append("checksum verification skipped (--skip-verify)")
-    else:
-        expected = Expected(size=manifest.size, sha256=manifest.sha256)
-        if int(record.get("Size", -1)) not in (manifest.size, -1):
-            raise IntegrityError(
-                f"{name} is {record.get('Size')} bytes on the remote but its manifest says {manifest.size}; "
-                "nothing was restored (use --skip-verify to restore it anyway)"
-            )
-    size = manifest.size if manifest is not None else int(record.get("Size", -1))
-    sandboxed = connector.restore_sandboxed()
-    if not sandboxed:
-        tool = f"the restore tool of {database!r} ({resolution.connector_path}) can run commands found in a backup"
-        if expected is not None:
-            warnings.append(f"{tool}: the whole backup was checked against its manifest before restoring")
-        else:
-            warnings.append(f"{tool}, and this backup is restored without a checksum check")
-    if (connector.verify_before_restore or not sandboxed) and expected is not None:
-        reached(DOWNLOAD)
-        progress.expect(size)
-        with interruptible():
-            check = stream_digest(rclone_stage(rclone.cat(path), "cat", rclone.secrets), compression.decoder())
-        if (check.size, check.sha256) != (expected.size, expected.sha256):
-            raise IntegrityError(f"{name} does not match its manifest (checked before restoring); nothing was restored")
-    pre_db_restore.send(sender=sender, database=database, connector=connector, path=name)
-    undo = _undo_backup(database, sender) if undo_backup else None
-    for connection in connections.all(initialized_only=True):  # no backend import for unopened aliases
-        if connection.alias == database:
-            connection.close()
-    clock = time.monotonic()
-    reached(RESTORE)
-    progress.expect(size if size >= 0 else None)
-    try:
-        with interruptible():
-            connector.prepare_restore()
-            guard = connector.restore_guard()
-            cat = rclone.cat(path)
-            try:
-                proc = host.restore(connector, database, subprocess.PIPE)
-            except BaseException:
-                rclone_stage(cat, "cat", rclone.secrets).stop()
-                raise
-            try:
-                stats = stream_restore(
-                    rclone_stage(cat, "cat", rclone.secrets),
-                    tool_stage(proc, connector, "RESTORE"),
-                    expected,
-                    guard,
-                    compression.decoder(),
+    candidates = copies.sources(get_settings(), source)
+    skipped: list[str] = []
+    announced = False
+    for index, conf in enumerate(candidates):
+        last = index == len(candidates) - 1
+        rclone = Rclone.from_settings(conf)
+        try:
+            path, record, manifest = _inspect(conf, rclone, name, verify)
+            compression = stored_compression(conf, name, manifest, host.extension(connector, database))
+            warnings = _signature_notes(conf, name, manifest, allow_unsigned)
+            warnings += _compatibility_notes(conf, host, resolution, database, name, manifest, force)
+            expected = None
+            if manifest is None:
+                warnings.append(f"{name} has no manifest: restoring without a size and checksum check")
+            elif not verify:
+                warnings.append("checksum verification skipped (--skip-verify)")
+            else:
+                expected = Expected(size=manifest.size, sha256=manifest.sha256)
+                if int(record.get("Size", -1)) not in (manifest.size, -1):
+                    raise IntegrityError(
+                        f"{name} is {record.get('Size')} bytes on the remote but its manifest says {manifest.size}; "
+                        "nothing was restored (use --skip-verify to restore it anyway)"
+                    )
+            size = manifest.size if manifest is not None else int(record.get("Size", -1))
+            sandboxed = connector.restore_sandboxed()
+            if not sandboxed:
+                tool = (
+                    f"the restore tool of {database!r} ({resolution.connector_path}) can run commands found in a backup"
                 )
-            except DjangoRcloneError:
-                connector.restore_finished()  # its own error, if any, is the root cause
+                if expected is not None:
+                    warnings.append(f"{tool}: the whole backup was checked against its manifest before restoring")
+                else:
+                    warnings.append(f"{tool}, and this backup is restored without a checksum check")
+            if (connector.verify_before_restore or not sandboxed) and expected is not None:
+                reached(DOWNLOAD)
+                progress.expect(size)
+                with interruptible():
+                    check = stream_digest(rclone_stage(rclone.cat(path), "cat", rclone.secrets), compression.decoder())
+                if (check.size, check.sha256) != (expected.size, expected.sha256):
+                    raise IntegrityError(
+                        f"{name} does not match its manifest (checked before restoring); nothing was restored"
+                    )
+        except FALLBACK_ERRORS as exc:
+            if last:
                 raise
-            connector.restore_finished()
-    finally:
-        with shield():  # a second Ctrl-C must not stop a connector's cleanup half-way
-            connector.cleanup()
+            skipped.append(f"{copies.shown(conf)} not used: {exc}")
+            continue
+        if not announced:  # once, however many remotes are tried
+            pre_db_restore.send(sender=sender, database=database, connector=connector, path=name)
+            undo = _undo_backup(database, sender) if undo_backup else None
+            announced = True
+        for connection in connections.all(initialized_only=True):  # no backend import for unopened aliases
+            if connection.alias == database:
+                connection.close()
+        clock = time.monotonic()
+        reached(RESTORE)
+        progress.expect(size if size >= 0 else None)
+        try:
+            with interruptible():
+                connector.prepare_restore()
+                guard = connector.restore_guard()
+                cat = rclone.cat(path)
+                try:
+                    proc = host.restore(connector, database, subprocess.PIPE)
+                except BaseException:
+                    rclone_stage(cat, "cat", rclone.secrets).stop()
+                    raise
+                try:
+                    stats = stream_restore(
+                        rclone_stage(cat, "cat", rclone.secrets),
+                        tool_stage(proc, connector, "RESTORE"),
+                        expected,
+                        guard,
+                        compression.decoder(),
+                    )
+                except DjangoRcloneError:
+                    connector.restore_finished()  # its own error, if any, is the root cause
+                    raise
+                connector.restore_finished()
+        except IntegrityError as exc:  # the tool never got the end of the stream: nothing committed
+            if last:
+                raise
+            skipped.append(f"{copies.shown(conf)} not used: {exc}")
+            continue
+        finally:
+            with shield():  # a second Ctrl-C must not stop a connector's cleanup half-way
+                connector.cleanup()
+        break
+    if len(candidates) > 1 and (skipped or index > 0):
+        warnings = [*skipped, f"restored from the copy on {copies.shown(conf)}", *warnings]
     result = RestoreResult(
         database=database,
         name=name,
@@ -382,6 +445,7 @@ def restore(
         verified=expected is not None,
         manifest=manifest,
         warnings=warnings,
+        remote=copies.shown(conf),
         undo=undo,
     )
     send_after(post_db_restore, sender=sender, database=database, connector=connector, path=name, result=result)

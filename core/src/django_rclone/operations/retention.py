@@ -157,3 +157,23 @@ def _delete(rclone: Rclone, path: str) -> bool:
     except DjangoRcloneError:
         return False
     return True
+
+
+def clean_everywhere(
+    conf: RcloneSettings,
+    rclone: Rclone,
+    database: str,
+    keep: int | None = None,
+    protect: Iterable[str] = (),
+    dry_run: bool = False,
+    skip: Iterable[str] = (),
+) -> list[Doomed]:
+    """``clean`` on ``REMOTE`` and then on each remote in ``COPIES`` but those in ``skip`` (each with
+    its own policy, if it has one); a copy remote's deletions carry its name in ``reason``."""
+    doomed = clean(conf, rclone, database, keep, protect, dry_run)
+    for copy in conf.copies:
+        if copy.remote in skip:
+            continue
+        for item in clean(conf.for_copy(copy), rclone, database, keep, protect, dry_run):
+            doomed.append(Doomed(item.entry, f"{item.reason} (on {copy.remote})"))
+    return doomed

@@ -15,7 +15,7 @@ from django_rclone.rclone import Rclone
 class Command(RcloneCommand):
     help = (
         "Delete database backups the retention policy (DB_RETENTION, else DB_CLEANUP_KEEP) does not keep, "
-        "and stale orphans of failed runs."
+        "and stale orphans of failed runs, on REMOTE and on every remote in COPIES."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -47,7 +47,7 @@ class Command(RcloneCommand):
                 for decision in retention.decisions(conf, rclone, alias, keep=keep):
                     if decision.kept:
                         self.info(f"Keep {decision.name}: {', '.join(decision.reasons)}")
-            for item in retention.clean(conf, rclone, alias, keep=keep, dry_run=options["dry_run"]):
+            for item in retention.clean_everywhere(conf, rclone, alias, keep=keep, dry_run=options["dry_run"]):
                 total += 1
                 self.info(f"{verb} {item.name}: {item.reason}")
         self.info(f"{verb} {total} backup(s)." if total else "Nothing to delete.")

@@ -5,6 +5,7 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
+from django_rclone.conf import get_settings
 from django_rclone.management import progress
 from django_rclone.management.base import RcloneCommand, human_size
 from django_rclone.operations.restore import prepare, restore
@@ -48,6 +49,13 @@ class Command(RcloneCommand):
             help="Do not back up the current database first (by default a pre-restore backup is taken, "
             "and the command that restores it is printed).",
         )
+        parser.add_argument(
+            "--from",
+            dest="source",
+            metavar="REMOTE",
+            help="Read the backup from this remote only: REMOTE or one in COPIES "
+            "(default: REMOTE, falling back to each copy in turn).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options["verbosity"]
@@ -59,6 +67,7 @@ class Command(RcloneCommand):
             verify=not options["skip_verify"],
             sender=type(self),
             allow_unsigned=options["allow_unsigned"],
+            source=options["source"],
         )
         question = f"Restore database {database!r} from {name}?"
         for note in notes:
@@ -77,12 +86,14 @@ class Command(RcloneCommand):
                 connector_options={"DROP": False} if options["no_drop"] else None,
                 allow_unsigned=options["allow_unsigned"],
                 undo_backup=not options["no_undo_backup"],
+                source=options["source"],
             )
         for warning in result.warnings:
             self.warn(warning)
         check = "verified" if result.verified else "not verified"
+        where = f" on {result.remote}" if get_settings().copies else ""  # which remote, when there is a choice
         summary = (
-            f"Restored database {result.database!r} from {result.name} "
+            f"Restored database {result.database!r} from {result.name}{where} "
             f"({human_size(result.size)}, {result.duration:.1f}s, checksum {check})"
         )
         if result.undo_command:  # on the same line: cron mails and logs keep one line per run

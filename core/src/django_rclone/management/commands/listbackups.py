@@ -89,7 +89,10 @@ class Command(RcloneCommand):
             return
         if options["database"] is not None:
             database_settings(options["database"])  # an unknown alias: one line naming the known ones
-        entries = list_backups(options["database"], limit=options["limit"], with_manifests=True)
+        problems: list[str] = []
+        entries = list_backups(options["database"], limit=options["limit"], with_manifests=True, problems=problems)
+        for problem in problems:
+            self.warn(problem)
         if options["json"]:
             keys = get_settings().signing_keys
             self.stdout.write(json.dumps([entry.to_dict(keys) for entry in entries], indent=2))
@@ -103,20 +106,24 @@ class Command(RcloneCommand):
         now = datetime.now(timezone.utc)
         width = max(len("NAME"), *(len(e.name) for e in entries))
         db_width = max(len("DATABASE"), *(len(e.database) for e in entries))
-        self.stdout.write(
+        remotes = bool(get_settings().copies)  # the REMOTES column only where copies exist
+        kind_width = max(len("KIND"), *(len(e.kind or "?") for e in entries)) if remotes else 0
+        head = (
             f"{'NAME':<{width}}  {'DATABASE':<{db_width}}  {'SIZE':>10}  {'CODEC':<5}  {'RATIO':>6}  "
-            f"{'CREATED (UTC)':<19}  {'AGE':<7}  KIND"
+            f"{'CREATED (UTC)':<19}  {'AGE':<7}  "
         )
+        self.stdout.write(f"{head}{'KIND':<{kind_width}}  REMOTES" if remotes else f"{head}KIND")
         for entry in entries:
             created = entry.timestamp.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
             age = human_age((now - entry.timestamp).total_seconds())
             note = "" if entry.verified else f"  UNVERIFIED ({entry.to_dict()['problem']})"
             ratio = entry.compression_ratio
             shown = f"{ratio:.1f}x" if ratio is not None else "-"
-            self.stdout.write(
+            line = (
                 f"{entry.name:<{width}}  {entry.database:<{db_width}}  {human_size(entry.size):>10}  "
-                f"{entry.compression:<5}  {shown:>6}  {created}  {age:<7}  {entry.kind or '?'}" + note
+                f"{entry.compression:<5}  {shown:>6}  {created}  {age:<7}  {entry.kind or '?':<{kind_width}}"
             )
+            self.stdout.write((f"{line}  {', '.join(entry.remotes)}" if remotes else line.rstrip()) + note)
         total = sum(e.size for e in entries)
         self.info(f"{len(entries)} backup(s), {human_size(total)}", level=2)
 
