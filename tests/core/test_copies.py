@@ -198,6 +198,7 @@ def test_restore_falls_back_to_the_copy_when_the_primary_object_is_corrupt(
     assert f"{remote} not used" in err
     assert f"restored from the copy on {copy}" in err
     assert list(Author.objects.values_list("name", flat=True)) == ["Kept"]
+    assert len(files(copy)) == 2  # the pre-restore undo backups stay on REMOTE only
 
 
 def test_restore_falls_back_on_a_size_mismatch_and_from_chooses_the_copy(
@@ -231,7 +232,12 @@ def test_restore_falls_back_when_the_primary_is_unreachable(
         RCLONE_ENV={**loopback_s3.env, **s3_env(None)},
         RCLONE_FLAGS=FAST_FAIL,
     )
-    out, _ = run("dbrestore", "--noinput")
+    # The undo backup goes to REMOTE, which is down: the restore refuses to start without it ...
+    with pytest.raises(CommandError, match="undo backup .* failed, so the restore did not start"):
+        run("dbrestore", "--noinput")
+    assert list(Author.objects.values_list("name", flat=True)) == []
+    # ... and restores from the copy when told to go without one.
+    out, _ = run("dbrestore", "--noinput", "--no-undo-backup")
     assert "on loop:backups/site" in out
     assert list(Author.objects.values_list("name", flat=True)) == ["Kept"]
 
