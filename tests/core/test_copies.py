@@ -233,7 +233,7 @@ def test_restore_falls_back_when_the_primary_is_unreachable(
         RCLONE_FLAGS=FAST_FAIL,
     )
     # The undo backup goes to REMOTE, which is down: the restore refuses to start without it ...
-    with pytest.raises(CommandError, match="undo backup .* failed, so the restore did not start"):
+    with pytest.raises(CommandError, match=r"undo backup .* failed, so the restore did not start"):
         run("dbrestore", "--noinput")
     assert list(Author.objects.values_list("name", flat=True)) == []
     # ... and restores from the copy when told to go without one.
