@@ -471,6 +471,16 @@ FUZZ: dict[str, list[Any]] = {
     "COMPRESSION": ["", "zstd:99", "zstd:x", "brotli", 3, None, "zstd\n", "gzip:0"],
     "COMPRESSION_BY_DATABASE": [[], "zstd", {"nosuch": "zstd"}, {"default": "lzma"}, {"default": 5}],
     "COMPRESSION_THREADS": [-1, NAN, "2", True, 1.5],
+    "COPIES": [
+        "x:y",
+        {"REMOTE": "x:y"},
+        [None],
+        [5],
+        ["not a remote"],
+        [{"KEEP": 1}],
+        [{"REMOTE": "x:y", "DB_CLEANUP_KEEP": 0}],
+        ["x:\n"],
+    ],
     "NO_SUCH_KEY": [1],
 }
 CASES = [(key, value) for key, values in FUZZ.items() for value in values]
