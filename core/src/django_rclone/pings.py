@@ -16,12 +16,14 @@ own signals, or ``ping()`` directly.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,6 +177,25 @@ def _send_within(url: str, body: str, timeout: float) -> str | None:
     return outcome[0]
 
 
+#: Operations whose pings are held back in this context (``quiet()``).
+_QUIET: ContextVar[frozenset[str]] = ContextVar("django_rclone_quiet_pings", default=frozenset())
+
+
+@contextlib.contextmanager
+def quiet(*operations: str) -> Iterator[None]:
+    """Send no pings for ``operations`` inside the block.
+
+    ``dbrestore``'s undo backup runs inside ``quiet("backup")``: it is a real backup (its signals are
+    sent), but a restore is no evidence that the backup schedule still runs, so it must not tell a
+    "backup" check that a backup succeeded.
+    """
+    token = _QUIET.set(_QUIET.get() | frozenset(operations))
+    try:
+        yield
+    finally:
+        _QUIET.reset(token)
+
+
 def ping(operation: str, event: str, *, alias: str | None = None, body: str = "") -> bool:
     """Send the ``event`` ping of ``operation`` (for ``alias``) if one is configured.
 
@@ -184,6 +205,8 @@ def ping(operation: str, event: str, *, alias: str | None = None, body: str = ""
     """
     from django_rclone.conf import get_settings
 
+    if operation in _QUIET.get():
+        return False
     try:
         targets = targets_for(operation, alias)
         url = targets.url(event) if targets else None

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import connections
 
-from django_rclone import catalog, codecs, copies, names, progress, signing
+from django_rclone import catalog, codecs, copies, names, pings, progress, signing
 from django_rclone.codecs import Compression
 from django_rclone.conf import RcloneSettings, get_settings
 from django_rclone.db.base import database_settings
@@ -457,7 +457,9 @@ def _undo_backup(database: str, sender: Any) -> str:
     this fails. Returns the undo backup's name."""
     reached(UNDO)
     try:
-        with progress.reporting(None):  # the caller's progress line is the restore's, not this backup's
+        # The caller's progress line is the restore's, not this backup's; and a restore is no sign
+        # that scheduled backups still run, so the "backup" check is not pinged.
+        with progress.reporting(None), pings.quiet("backup"):
             return backup(database, sender=sender, kind=KIND_PRE_RESTORE).name
     except Interrupted:
         raise
