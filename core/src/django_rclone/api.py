@@ -6,6 +6,7 @@ from django_rclone import catalog, copies
 from django_rclone.catalog import BackupEntry
 from django_rclone.conf import get_settings
 from django_rclone.operations.backup import BackupResult, backup
+from django_rclone.operations.drill import DrillResult, drill
 from django_rclone.operations.media import MediaResult, media_backup, media_restore
 from django_rclone.operations.restore import RestoreResult, restore
 from django_rclone.rclone import Rclone
@@ -13,9 +14,11 @@ from django_rclone.rclone import Rclone
 __all__ = [
     "BackupEntry",
     "BackupResult",
+    "DrillResult",
     "MediaResult",
     "RestoreResult",
     "backup",
+    "drill",
     "list_backups",
     "media_backup",
     "media_restore",

@@ -6,6 +6,8 @@ Management commands turn these into a one-line ``CommandError``.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DjangoRcloneError(Exception):
     """Base class of every django-rclone error."""
@@ -129,3 +131,14 @@ class CopyFailed(DjangoRcloneError):
     def remote(self) -> str:
         """The first remote that failed."""
         return self.failures[0][0] if self.failures else ""
+
+
+class DrillFailed(DjangoRcloneError):
+    """A restore drill found the restored scratch database different from what the backup recorded.
+
+    ``result`` is the ``DrillResult`` (``None`` when the drill could not compare at all).
+    """
+
+    def __init__(self, message: str, result: Any = None) -> None:
+        super().__init__(message)
+        self.result = result

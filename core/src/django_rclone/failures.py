@@ -43,8 +43,11 @@ SYNC = "sync"
 #: Copying a committed backup to a remote in ``COPIES`` failed (the primary is complete and kept);
 #: the signal also carries ``remote``.
 COPY = "copy"
+#: A restore drill: creating or dropping the scratch database, counting its rows, or the restored
+#: scratch database did not match what the backup recorded.
+DRILL = "drill"
 
-STAGES = (PREPARE, DUMP, UPLOAD, COMMIT, RETENTION, UNDO, DOWNLOAD, VERIFY, RESTORE, SYNC, COPY)
+STAGES = (PREPARE, DUMP, UPLOAD, COMMIT, RETENTION, UNDO, DOWNLOAD, VERIFY, RESTORE, SYNC, COPY, DRILL)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -17,9 +17,14 @@ Keyword arguments (besides ``sender``, the command class or ``None`` from the Py
 
 A backup whose copy fails also sends ``db_backup_failed`` with ``stage="copy"`` and ``remote``.
 
+- ``pre_db_drill``: ``database``, ``connector``, ``path`` (the backup drilled)
+- ``post_db_drill``: ``database``, ``connector``, ``path``, ``result`` (a ``DrillResult`` that passed)
+- ``db_drill_failed``: ``database``, ``path``, ``exception``, ``stage`` (``DrillFailed`` with stage
+  ``"drill"`` when the scratch database did not match the backup's record)
+
 ``stage`` is one of the names in ``django_rclone.failures`` (``"prepare"``, ``"dump"``,
 ``"upload"``, ``"commit"``, ``"retention"``, ``"download"``, ``"verify"``, ``"restore"``,
-``"sync"``, ``"copy"``). The ``*_failed`` signals are sent just before the exception propagates; the exception
+``"sync"``, ``"copy"``, ``"drill"``). The ``*_failed`` signals are sent just before the exception propagates; the exception
 is re-raised unchanged whatever the receivers do.
 """
 
@@ -47,6 +52,9 @@ media_restore_failed = Signal()
 pre_db_copy = Signal()
 post_db_copy = Signal()
 db_copy_failed = Signal()
+pre_db_drill = Signal()
+post_db_drill = Signal()
+db_drill_failed = Signal()
 
 
 def send_after(signal: Signal, **kwargs: Any) -> None:

@@ -12,6 +12,7 @@ suffixes, environment handling and password-free argv.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import os
 import re
@@ -310,6 +311,52 @@ class BaseConnector:
         """
         return ""
 
+    # -- restore drills ----------------------------------------------------------------------
+    #: Key of the manifest ``metadata`` entry holding the row count of every table at backup time
+    #: (``{"table": rows}``), returned by ``dump_finished()`` of connectors that can drill.
+    TABLE_COUNTS = "table_counts"
+
+    def drill_target(self) -> BaseConnector:
+        """A connector for a new scratch database on the same server, for a restore drill.
+
+        Must not touch any database: only pick a name that no live database uses (e.g.
+        ``<name>_drill_<random>``) and return a copy of this connector pointing at it (see
+        ``scratch_copy()``). The core then calls, on the returned connector: ``create_scratch()``,
+        the ordinary ``prepare_restore()`` / ``restore()`` / ``restore_finished()``,
+        ``table_counts()``, and on every path (success, mismatch, failure, SIGINT)
+        ``drop_scratch()`` and ``cleanup()``. The default raises ``DrillNotSupported``: a
+        connector that cannot restore anywhere but the live database does not drill.
+        """
+        raise DrillNotSupported(f"restore drills are not supported by {type(self).__name__}")
+
+    @property
+    def supports_drill(self) -> bool:
+        """Whether this connector overrides ``drill_target()``."""
+        return type(self).drill_target is not BaseConnector.drill_target
+
+    def scratch_copy(self, **settings: Any) -> BaseConnector:
+        """A shallow copy of this connector with ``settings`` (e.g. ``NAME``) overriding its own,
+        and no private files of its own; a helper for ``drill_target()``."""
+        clone = copy.copy(self)
+        clone.settings = {**self.settings, **settings}
+        clone.options = {**self.options, **settings}
+        clone._private_dirs = []
+        return clone
+
+    def create_scratch(self) -> None:
+        """Create the (empty) scratch database this drill connector points at. Default: nothing
+        (the restore creates it, e.g. a SQLite file)."""
+
+    def drop_scratch(self) -> None:
+        """Remove the scratch database this drill connector points at, if it exists (also when
+        ``create_scratch()`` failed or never ran). Called with SIGINT/SIGTERM ignored; raise only if
+        it could not be removed (the core reports it and names it)."""
+
+    def table_counts(self) -> dict[str, int]:
+        """Row count of every table of the database this connector points at, by the same names
+        ``dump_finished()`` records under ``TABLE_COUNTS``. Default: ``DrillNotSupported``."""
+        raise DrillNotSupported(f"{type(self).__name__} cannot count table rows")
+
     def cleanup(self) -> None:
         """Called by the core once every process of a backup or restore has ended, on every path
         (success, failure, interruption), with SIGINT/SIGTERM ignored while it runs. Remove scratch
@@ -351,6 +398,10 @@ class BaseConnector:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} database={self.database!r}>"
+
+
+class DrillNotSupported(DjangoRcloneError):
+    """The connector cannot restore into a scratch database or count its rows."""
 
 
 class ToolNotFound(DjangoRcloneError):

@@ -7,14 +7,17 @@ live here once.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
+import secrets
 import subprocess
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from django_rclone.db.base import CommandConnector, Phase, ToolNotFound
+from django_rclone.db.base import BaseConnector, CommandConnector, Phase, ToolNotFound
 from django_rclone.exceptions import DjangoRcloneError
 from django_rclone.sample import StreamSample
 from django_rclone_postgres import dumpcheck
@@ -45,6 +48,35 @@ def owned_extension_args(rows: Sequence[tuple[str, bool]]) -> list[str]:
     for name in ["plpgsql", *owned]:
         args.append("--extension=" + '"' + name.replace('"', '""') + '"')
     return [*args, "-b"]
+
+
+#: psql script printing ``schema.table|rows`` for every ordinary or partitioned table that is not
+#: part of an extension (those come back with ``CREATE EXTENSION``, not with the dump's data).
+COUNT_SCRIPT = r"""SELECT format('SELECT %L || ''|'' || count(*) FROM %I.%I', n.nspname || '.' || c.relname, n.nspname, c.relname)
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+AND n.nspname NOT LIKE 'pg\_%'
+AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::regclass
+                AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY 1 \gexec
+"""
+
+#: Printed by the snapshot session after the counts, so their end is never guessed.
+_END = "django-rclone-counts-end"
+
+
+def parse_count_lines(text: str) -> dict[str, int]:
+    """``schema.table|rows`` lines (psql unaligned, tuples only) as a dict."""
+    counts: dict[str, int] = {}
+    for line in text.splitlines():
+        table, bar, rows = line.rpartition("|")
+        if bar and rows.strip().isdigit():
+            counts[table] = int(rows)
+    return counts
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 class PsqlError(DjangoRcloneError):
@@ -210,11 +242,110 @@ class PostgresCommandConnector(CommandConnector):
                 rows.append((name, mine.strip() == "t"))
         return owned_extension_args(rows)
 
+    #: ``--snapshot=ID`` of the current dump (see ``dump()``).
+    snapshot_args: tuple[str, ...] = ()
+    _session: subprocess.Popen[str] | None = None
+
     def dump(self) -> subprocess.Popen[bytes]:
-        """With ``OWNED_EXTENSIONS_ONLY``, first look up which extensions to leave out, then start pg_dump."""
+        """With ``OWNED_EXTENSIONS_ONLY``, first look up which extensions to leave out. With
+        ``COUNT_ROWS`` (default on), open a psql session that exports a repeatable-read snapshot
+        and give it to pg_dump (``--snapshot``): ``dump_finished()`` counts every table's rows in
+        that same snapshot, so the counts match the dump exactly. Then start pg_dump."""
         if self.flag("OWNED_EXTENSIONS_ONLY", self.owned_extensions_only):
             self.extension_args = tuple(self.find_extension_args())
+        if self.flag("COUNT_ROWS", True):
+            self.snapshot_args = (f"--snapshot={self._export_snapshot()}",)
         return super().dump()
+
+    def _export_snapshot(self) -> str:
+        argv = self.psql_argv("", user=None)[:-2]  # no -c: the session reads its statements on stdin
+        try:
+            session = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=self.environment("DUMP"),
+                text=True,
+                start_new_session=True,
+            )
+        except FileNotFoundError as exc:
+            raise ToolNotFound(f"{argv[0]!r} was not found for database {self.database!r} ({self.install_hint})") from exc
+        self._session = session
+        assert session.stdin is not None and session.stdout is not None
+        session.stdin.write("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;\nSELECT pg_catalog.pg_export_snapshot();\n")
+        session.stdin.flush()
+        snapshot = session.stdout.readline().strip()
+        if not re.fullmatch(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?", snapshot):
+            session.kill()
+            _out, err = session.communicate()
+            raise PsqlError(
+                f"psql could not export a snapshot for the dump of database {self.database!r}: "
+                f"{(err or snapshot).strip() or 'no output'}"
+            )
+        return snapshot
+
+    def dump_finished(self) -> dict[str, Any]:
+        """The row count of every dumped table, taken in the dump's own snapshot."""
+        session, self._session = self._session, None
+        if session is None:
+            return {}
+        assert session.stdin is not None
+        script = f"{COUNT_SCRIPT}\\echo {_END}\nCOMMIT;\n"
+        out, err = session.communicate(script, timeout=3600)
+        if session.returncode != 0 or _END not in out:
+            raise PsqlError(f"counting the rows of database {self.database!r} failed: {err.strip() or 'no output'}")
+        return {self.TABLE_COUNTS: self._selected(parse_count_lines(out.split(_END)[0]))}
+
+    def _selected(self, counts: dict[str, int]) -> dict[str, int]:
+        """Keep the tables pg_dump dumped: in ``SCHEMAS`` (when set), not matching ``EXCLUDE``
+        (pg_dump patterns: ``*`` and ``?``, with or without the schema)."""
+        schemas = [p.lower() for p in self.names("SCHEMAS")]
+        excluded = [p.lower() for p in self.names("EXCLUDE")]
+        kept = {}
+        for table, rows in counts.items():
+            schema, _, name = table.partition(".")
+            if schemas and not any(fnmatch.fnmatchcase(schema, p) for p in schemas):
+                continue
+            if any(fnmatch.fnmatchcase(table, p) or fnmatch.fnmatchcase(name, p) for p in excluded):
+                continue
+            kept[table] = rows
+        return kept
+
+    def cleanup(self) -> None:
+        session, self._session = self._session, None
+        if session is not None and session.poll() is None:
+            session.kill()
+            session.communicate()
+        super().cleanup()
+
+    # -- restore drills ----------------------------------------------------------------------------
+    #: The live database a drill connector's scratch database belongs to.
+    drill_of: str = ""
+
+    def drill_target(self) -> BaseConnector:
+        """A new database ``<NAME>_drill_<random>`` on the same server (created and dropped as
+        ``ADMIN_USER`` when set, owned by ``USER``; otherwise ``USER`` needs ``CREATEDB``)."""
+        suffix = f"_drill_{secrets.token_hex(4)}"
+        scratch = self.scratch_copy(NAME=self.dbname()[: 63 - len(suffix)] + suffix)
+        assert isinstance(scratch, PostgresCommandConnector)
+        scratch.drill_of = self.dbname()
+        return scratch
+
+    def _scratch_sql(self, sql: str) -> None:
+        self.run_psql(sql, admin=bool(self.option("ADMIN_USER")), dbname=self.drill_of)
+
+    def create_scratch(self) -> None:
+        owner = f" OWNER {quote_ident(self.user)}" if self.user and self.option("ADMIN_USER") else ""
+        self._scratch_sql(f"CREATE DATABASE {quote_ident(self.dbname())}{owner}")
+
+    def drop_scratch(self) -> None:
+        if not self.drill_of:
+            return
+        self._scratch_sql(f"DROP DATABASE IF EXISTS {quote_ident(self.dbname())} WITH (FORCE)")
+
+    def table_counts(self) -> dict[str, int]:
+        return parse_count_lines(self.run_psql(COUNT_SCRIPT, stdin_script=True))
 
     # -- environment -----------------------------------------------------------------------------
     def secret_env(self) -> dict[str, str]:
@@ -239,7 +370,7 @@ class PostgresCommandConnector(CommandConnector):
             env["PGPASSWORD"] = str(admin_password)
         return env
 
-    def psql_argv(self, sql: str, user: str | None = None) -> list[str]:
+    def psql_argv(self, sql: str, user: str | None = None, dbname: str | None = None) -> list[str]:
         """``psql`` running one statement with unaligned, tuples-only output, stopping on error."""
         return [
             str(self.option("PSQL_CMD") or self.psql_cmd),
@@ -252,12 +383,12 @@ class PostgresCommandConnector(CommandConnector):
             "ON_ERROR_STOP=1",
             *self.connection_args(user=user),
             "-d",
-            self.dbname(),
+            dbname or self.dbname(),
             "-c",
             sql,
         ]
 
-    def run_psql(self, sql: str, *, admin: bool = False) -> str:
+    def run_psql(self, sql: str, *, admin: bool = False, dbname: str | None = None, stdin_script: bool = False) -> str:
         """Run ``sql`` with psql (as ``ADMIN_USER`` when ``admin``) and return its output.
 
         These are short side calls around a dump or restore, not pipeline stages, so they run to
@@ -265,12 +396,23 @@ class PostgresCommandConnector(CommandConnector):
         """
         if admin:
             role = f"ADMIN_USER {self.option('ADMIN_USER')!r}"
-            argv, env = self.psql_argv(sql, user=str(self.option("ADMIN_USER"))), self.admin_environment()
+            argv = self.psql_argv(sql, user=str(self.option("ADMIN_USER")), dbname=dbname)
+            env = self.admin_environment()
         else:
             role = f"USER {self.user!r}" if self.user else "the default user"
-            argv, env = self.psql_argv(sql), self.environment("DUMP")
+            argv, env = self.psql_argv(sql, dbname=dbname), self.environment("DUMP")
+        script = None
+        if stdin_script:  # a script with meta-commands (\gexec) is read from stdin, not -c
+            argv, script = argv[:-2], sql.encode()
         try:
-            done = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+            done = subprocess.run(
+                argv,
+                env=env,
+                input=script,
+                stdin=None if stdin_script else subprocess.DEVNULL,
+                capture_output=True,
+                check=False,
+            )
         except FileNotFoundError as exc:
             raise ToolNotFound(
                 f"{argv[0]!r} was not found for database {self.database!r} ({self.install_hint}); "

@@ -55,6 +55,7 @@ class PgDumpConnector(PostgresCommandConnector):
             *self.compression_args(),
             "--no-password",
             *self.lock_wait_args(),
+            *self.snapshot_args,
             *self.extension_args,
             *self.selection_args(),
             *self.connection_args(),
@@ -117,7 +118,14 @@ class PgDumpSqlConnector(PostgresCommandConnector):
             args.append("--clean")
         if self.if_exists:
             args.append("--if-exists")
-        return [*args, *self.extension_args, *self.selection_args(), *self.connection_args(), self.dbname()]
+        return [
+            *args,
+            *self.snapshot_args,
+            *self.extension_args,
+            *self.selection_args(),
+            *self.connection_args(),
+            self.dbname(),
+        ]
 
     def restore_sandboxed(self) -> bool:
         """Whether the restore's psql has ``\\restrict`` (from ``psql --version``)."""

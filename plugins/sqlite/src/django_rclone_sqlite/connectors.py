@@ -17,15 +17,61 @@ write files. A restore therefore runs the shell with ``-safe`` (after loading Sp
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
+import secrets
+import shutil
+import subprocess
 import sys
+import tempfile
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from django_rclone.db.base import CommandConnector, RestoreGuard
+from django_rclone.db.base import BaseConnector, CommandConnector, DrillNotSupported, RestoreGuard
 from django_rclone.exceptions import IncompleteDump, UnsafeBackup
 from django_rclone.sample import StreamSample
+
+#: SQL that writes, as one line, a query returning ``{"table": rows}`` for every ordinary table
+#: (virtual tables, whose rows live elsewhere or come from a module, and SQLite's own ``sqlite_*``
+#: tables are left out). Read back with the shell's ``.read`` in the same transaction.
+COUNT_QUERY_SQL = (
+    "SELECT 'SELECT json_group_object(t, n) FROM (' || group_concat('SELECT ' || quote(name) || "
+    "' AS t, count(*) AS n FROM \"' || replace(name, '\"', '\"\"') || '\"', ' UNION ALL ') || ');' "
+    "FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+    "AND sql NOT LIKE 'CREATE VIRTUAL %'"
+)
+
+
+def _dot_path(path: str) -> str:
+    """A path as one argument of a sqlite3 shell dot-command."""
+    if '"' in path or "\\" in path or "\n" in path:
+        raise DrillNotSupported(f"cannot pass the path {path!r} to the sqlite3 shell")
+    return f'"{path}"'
+
+
+def count_commands(query_file: str, output: str | None) -> list[str]:
+    """Shell commands (after ``BEGIN``) that count every table's rows into ``output`` as JSON
+    (``None``: stdout), writing the generated query to ``query_file`` first."""
+    return [
+        ".headers off",
+        ".mode list",
+        f".output {_dot_path(query_file)}",
+        COUNT_QUERY_SQL,
+        ".output" + (f" {_dot_path(output)}" if output else ""),
+        f".read {_dot_path(query_file)}",
+        ".output",
+    ]
+
+
+def parse_counts(text: str) -> dict[str, int]:
+    """The JSON the count query printed (nothing at all for a database without tables)."""
+    text = text.strip()
+    data = json.loads(text) if text else {}
+    if not isinstance(data, dict):
+        raise ValueError(f"unexpected table counts {text[:80]!r}")
+    return {str(k): int(v) for k, v in data.items()}
 
 SPATIALITE_ENGINES = frozenset({"django.contrib.gis.db.backends.spatialite"})
 #: Default of the ``BUSY_TIMEOUT`` option: seconds a dump waits for another connection's lock.
@@ -165,13 +211,63 @@ class SqliteConnector(CommandConnector):
         helper += ["--busy-timeout", f"{self.busy_timeout():g}", "--", self._check_file()]
         return [*self.words("DUMP_PREFIX"), *helper, *self.words("DUMP_SUFFIX")]
 
+    #: Private folder of the current dump's table counts (see ``dump_args``; none with ``EXCLUDE``, whose helper
+    #: dumps a private copy of the file).
+    _count_dir: str = ""
+
     def dump_args(self) -> list[str]:
         # .timeout: wait for a writer's lock instead of writing "database is locked" into the dump.
-        # The shell's .dump reads inside one transaction (SAVEPOINT), so the dump is consistent.
+        # .dump and the row counts run in one read transaction (BEGIN ... COMMIT): one snapshot.
         args = ["-bail", "-batch", "-readonly", "-cmd", f".timeout {round(self.busy_timeout() * 1000)}"]
         for ext in self._extensions():
             args += ["-cmd", f".load {ext}"]
-        return [*args, self._check_file(), ".dump"]
+        query = self.secret_file("count.sql", "")
+        self._count_dir = os.path.dirname(query)
+        counts = os.path.join(self._count_dir, "counts.json")
+        return [
+            *args,
+            self._check_file(),
+            "BEGIN",
+            ".output",
+            ".dump",
+            *count_commands(query, counts),
+            "COMMIT",
+        ]
+
+    def dump_finished(self) -> dict[str, Any]:
+        """The table counts taken with the dump, as ``metadata["table_counts"]``."""
+        if not self._count_dir:
+            return {}
+        with open(os.path.join(self._count_dir, "counts.json"), encoding="utf-8") as handle:
+            return {self.TABLE_COUNTS: parse_counts(handle.read())}
+
+    # -- restore drills ----------------------------------------------------------------------------
+    def drill_target(self) -> BaseConnector:
+        """A new file in a new private temporary folder (``django-rclone-drill-*``)."""
+        folder = os.path.join(tempfile.gettempdir(), f"django-rclone-drill-{secrets.token_hex(8)}")
+        return self.scratch_copy(NAME=os.path.join(folder, "drill.sqlite3"))
+
+    def create_scratch(self) -> None:
+        os.mkdir(os.path.dirname(self._check_file()), 0o700)
+
+    def drop_scratch(self) -> None:
+        folder = os.path.dirname(self._check_file())
+        if os.path.basename(folder).startswith("django-rclone-drill-"):
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def table_counts(self) -> dict[str, int]:
+        query = self.secret_file("count.sql", "")
+        argv = [str(self.option("RESTORE_CMD") or self.restore_cmd), "-bail", "-batch", "-readonly"]
+        for ext in self._extensions():
+            argv += ["-cmd", f".load {ext}"]
+        argv += [self._check_file(), "BEGIN", *count_commands(query, None), "COMMIT"]
+        done = subprocess.run(
+            argv, env=self.environment("RESTORE"), stdin=subprocess.DEVNULL, capture_output=True, check=False
+        )
+        if done.returncode != 0:
+            detail = done.stderr.decode(errors="replace").strip()
+            raise DrillNotSupported(f"counting the rows of the restored SQLite database failed: {detail}")
+        return parse_counts(done.stdout.decode())
 
     def restore_argv(self) -> list[str]:
         # The helper runs RESTORE_CMD (sqlite3) itself; PREFIX/SUFFIX wrap the helper.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 
-from django_rclone.db.base import Phase, RestoreGuard
+from django_rclone.db.base import BaseConnector, Phase, RestoreGuard
 from django_rclone.exceptions import IncompleteDump
 from django_rclone.sample import StreamSample
 from django_rclone_sqlite.connectors import SqliteConnector
@@ -41,6 +41,8 @@ class _RawFileConnector(SqliteConnector):
             "django_rclone_sqlite.rawconnectors.SqliteCPConnector",
         }
     )
+    #: No restore drills (yet): the file copies record no table counts.
+    drill_target = BaseConnector.drill_target
     #: Helper actions for this connector's dump and restore.
     dump_action = ""
     restore_action = ""

@@ -1,0 +1,252 @@
+"""Restore drills (``drillrestore`` / ``django_rclone.api.drill``) on the real SQLite and PostgreSQL.
+
+Each case backs up real rows, then drills: the backup is restored into a scratch database (a
+temporary SQLite file, a new PostgreSQL database), its tables counted and compared with the counts
+the backup recorded in its manifest, and the scratch database dropped on every path. The live
+database must be exactly as it was (rows, counts, and for SQLite the file's bytes and mtime).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from django_rclone import api
+from django_rclone.exceptions import DrillFailed
+from django_rclone.signals import db_drill_failed, post_db_drill
+from tests.core.conftest import fake_rclone, start, wait_for
+from tests.plugins.postgres.data import populate, snapshot, sql
+from tests.testapp.models import Author, Note
+
+__all__ = ["fake_rclone"]
+
+pytestmark = pytest.mark.usefixtures("no_stray_processes")
+
+PG = [pytest.mark.postgres, pytest.mark.integration]
+ENGINES = [
+    pytest.param(("sqlite_db", None), id="sqlite"),
+    pytest.param(("pg_db", "django_rclone_postgres.connectors.PgDumpConnector"), id="postgres-custom", marks=PG),
+    pytest.param(("pg_db", "django_rclone_postgres.connectors.PgDumpSqlConnector"), id="postgres-sql", marks=PG),
+]
+
+
+def scratch_databases() -> list[str]:
+    """Every drill scratch database left anywhere: SQLite temp folders, PostgreSQL databases."""
+    found = [p.name for p in Path(tempfile.gettempdir()).glob("django-rclone-drill-*")]
+    from django.conf import settings
+
+    if "postgres" in settings.DATABASES:
+        from django.db import connections
+
+        try:
+            rows = sql("postgres", "SELECT datname FROM pg_database WHERE datname LIKE '%\\_drill\\_%'")
+        except Exception:  # the server is not running in this test (SQLite case)
+            rows = []
+        finally:
+            connections["postgres"].close()
+        found += [r[0] for r in rows]
+    return found
+
+
+class Case:
+    """One engine's live database with rows, backed up once."""
+
+    def __init__(self, request: pytest.FixtureRequest, remote: Path, rclone_settings: Callable[..., None]) -> None:
+        fixture, connector = request.param
+        self.engine = fixture
+        self.alias: str = request.getfixturevalue(fixture)
+        self.remote = remote
+        self.settings: dict[str, Any] = {"REMOTE": str(remote)}
+        options: dict[str, Any] = {}
+        if connector:
+            options["CONNECTOR"] = connector
+        if fixture == "pg_db":
+            from tests.servers.postgres import ADMIN_PASSWORD, ADMIN_USER
+
+            options.update(ADMIN_USER=ADMIN_USER, ADMIN_PASSWORD=ADMIN_PASSWORD)
+        if options:
+            self.settings["CONNECTORS"] = {self.alias: options}
+        self.rclone_settings = rclone_settings
+        self.use()
+        populate(self.alias, notes=40, note_size=2_000)
+        self.before = scratch_databases()
+
+    def use(self, **keys: Any) -> None:
+        self.rclone_settings(**{k: v for k, v in self.settings.items() if k != "REMOTE"}, **keys)
+
+    def backup(self) -> None:
+        call_command("dbbackup", "-d", self.alias, verbosity=0)
+
+    @property
+    def backup_file(self) -> Path:
+        (found,) = [p for p in (self.remote / "db").glob("*") if p.is_file() and not p.name.endswith(".manifest.json")]
+        return found
+
+    @property
+    def manifest_file(self) -> Path:
+        return Path(str(self.backup_file) + ".manifest.json")
+
+    def live_state(self) -> Any:
+        """Rows, per-table counts and (SQLite) the file's bytes and mtime of the live database."""
+        state: list[Any] = [snapshot(self.alias), Author.objects.using(self.alias).count()]
+        if self.engine == "sqlite_db":
+            from django.db import connections
+
+            connections[self.alias].close()
+            path = Path(connections.databases[self.alias]["NAME"])
+            state += [hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns]
+        else:
+            state.append(sql(self.alias, "SELECT count(*), sum(length(text)) FROM testapp_note"))
+        return state
+
+    def drill(self, *extra: str) -> str:
+        from io import StringIO
+
+        out = StringIO()
+        call_command("drillrestore", "-d", self.alias, *extra, stdout=out, stderr=out)
+        return out.getvalue()
+
+    def assert_no_scratch(self) -> None:
+        assert scratch_databases() == self.before
+
+    def record(self) -> dict[str, Any]:
+        return json.loads((self.remote / "db" / ".drills" / f"{self.alias}.json").read_text())
+
+
+@pytest.fixture(params=ENGINES)
+def case(request: pytest.FixtureRequest, remote: Path, rclone_settings: Callable[..., None]) -> Case:
+    return Case(request, remote, rclone_settings)
+
+
+def test_backup_records_table_counts(case: Case) -> None:
+    case.backup()
+    counts = json.loads(case.manifest_file.read_text())["metadata"]["table_counts"]
+    author = next(k for k in counts if k.endswith("testapp_author"))
+    note = next(k for k in counts if k.endswith("testapp_note"))
+    assert counts[author] == 2 and counts[note] == 40
+
+
+def test_drill_passes_on_a_good_backup_and_leaves_the_live_database_alone(case: Case) -> None:
+    case.backup()
+    live = case.live_state()
+    received: list[Any] = []
+    post_db_drill.connect(lambda **kw: received.append(kw["result"]), weak=False, dispatch_uid="t-drill")
+    try:
+        out = case.drill()
+    finally:
+        post_db_drill.disconnect(dispatch_uid="t-drill")
+    assert f"OK      {case.alias}: {case.backup_file.name}" in out
+    [result] = received
+    assert result.passed and result.recorded == result.found and result.scratch != ""
+    assert case.live_state() == live
+    case.assert_no_scratch()
+    record = case.record()
+    assert record["passed"] is True and record["backup"] == case.backup_file.name
+    # the record is never taken for a backup
+    assert [e.name for e in api.list_backups(case.alias)] == [case.backup_file.name]
+
+
+def test_drill_fails_when_the_manifest_counts_disagree(case: Case) -> None:
+    case.backup()
+    manifest = json.loads(case.manifest_file.read_text())
+    counts = manifest["metadata"]["table_counts"]
+    note = next(k for k in counts if k.endswith("testapp_note"))
+    counts[note] = 41
+    case.manifest_file.write_text(json.dumps(manifest))
+    live = case.live_state()
+    failures: list[Any] = []
+    db_drill_failed.connect(lambda **kw: failures.append(kw), weak=False, dispatch_uid="t-drill-f")
+    try:
+        with pytest.raises(CommandError, match="1 restore drill"):
+            case.drill()
+        with pytest.raises(DrillFailed) as caught:
+            api.drill(case.alias)
+    finally:
+        db_drill_failed.disconnect(dispatch_uid="t-drill-f")
+    assert f"table {note} has 40 rows after the restore, the backup recorded 41" in str(caught.value)
+    assert [f["stage"] for f in failures] == ["drill", "drill"]
+    assert case.live_state() == live
+    case.assert_no_scratch()
+    record = case.record()
+    assert record["passed"] is False and record["problems"]
+
+
+def test_drill_fails_when_rows_were_removed_from_the_object(case: Case) -> None:
+    """Rows cut out of the backup with size and SHA-256 recomputed: only the counts can tell."""
+    if case.engine != "sqlite_db":
+        pytest.skip("the text dump is edited for SQLite; PostgreSQL is covered by the forged counts")
+    case.backup()
+    data = case.backup_file.read_bytes()
+    lines = data.split(b"\n")
+    kept = [line for line in lines if not line.startswith(b"INSERT INTO testapp_note VALUES(1,")]
+    assert len(kept) == len(lines) - 1
+    edited = b"\n".join(kept)
+    case.backup_file.write_bytes(edited)
+    manifest = json.loads(case.manifest_file.read_text())
+    manifest.update(size=len(edited), sha256=hashlib.sha256(edited).hexdigest())
+    case.manifest_file.write_text(json.dumps(manifest))
+    with pytest.raises(DrillFailed, match="table testapp_note has 39 rows after the restore, the backup recorded 40"):
+        api.drill(case.alias)
+    case.assert_no_scratch()
+
+
+def test_failed_restore_into_the_scratch_database_still_drops_it(case: Case) -> None:
+    case.backup()
+    data = bytearray(case.backup_file.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    case.backup_file.write_bytes(bytes(data))
+    live = case.live_state()
+    from io import StringIO
+
+    err = StringIO()
+    with pytest.raises(CommandError, match="1 restore drill"):
+        call_command("drillrestore", "-d", case.alias, stderr=err)
+    assert f"FAILED  {case.alias}: the drill could not run: " in err.getvalue()
+    assert "does not match its manifest" in err.getvalue()
+    assert case.live_state() == live
+    case.assert_no_scratch()
+    assert case.record()["passed"] is False
+
+
+def test_interrupted_drill_leaves_no_scratch_database(
+    case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_rclone: Callable[[str], str]
+) -> None:
+    Note.objects.using(case.alias).bulk_create(Note(text=os.urandom(5_000).hex()) for _ in range(600))
+    case.backup()
+    live = case.live_state()
+    wrapper = fake_rclone(f"cat-hang:{case.backup_file.stat().st_size // 2}")
+    mark = tmp_path / "hanging"
+    monkeypatch.setenv("STANDIN_RCLONE_HANG_MARK", str(mark))
+    proc = start(["drillrestore", "-d", case.alias], {**case.settings, "RCLONE_BINARY": wrapper})
+    wait_for(mark.exists, timeout=120)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert "interrupted by SIGINT" in err.strip().splitlines()[-1]
+    assert case.live_state() == live
+    case.assert_no_scratch()
+
+
+def test_unsupported_connector_is_reported(sqlite_db: str, rclone_settings: Callable[..., None]) -> None:
+    rclone_settings(CONNECTORS={"default": {"CONNECTOR": "django_rclone_sqlite.SqliteBackupConnector"}})
+    call_command("dbbackup", verbosity=0)
+    with pytest.raises(CommandError, match="1 restore drill"):
+        call_command("drillrestore", "-d", "default", verbosity=0)
+    from io import StringIO
+
+    out = StringIO()
+    with pytest.raises(CommandError, match="No restore drill ran"):
+        # every alias: the others are skipped (no backups, or not supported), none is a failure
+        call_command("drillrestore", stdout=out, verbosity=1)
+    assert "SKIPPED default: restore drills are not supported by SqliteBackupConnector" in out.getvalue()
