@@ -30,13 +30,12 @@ from tests.testapp.models import Author, Note
 
 __all__ = ["fake_rclone"]
 
-pytestmark = pytest.mark.usefixtures("no_stray_processes")
-
 PG = [pytest.mark.postgres, pytest.mark.integration]
 ENGINES = [
     pytest.param(("sqlite_db", None), id="sqlite"),
     pytest.param(("pg_db", "django_rclone_postgres.connectors.PgDumpConnector"), id="postgres-custom", marks=PG),
     pytest.param(("pg_db", "django_rclone_postgres.connectors.PgDumpSqlConnector"), id="postgres-sql", marks=PG),
+    pytest.param(("mysql_db", None), id="mariadb", marks=[pytest.mark.mysql, pytest.mark.integration]),
 ]
 
 
@@ -55,6 +54,12 @@ def scratch_databases() -> list[str]:
         finally:
             connections["postgres"].close()
         found += [r[0] for r in rows]
+    if "mysql" in settings.DATABASES:
+        try:
+            rows = sql("mysql", "SHOW DATABASES LIKE 'rclone\\_test\\_\\_rclone\\_%'")
+        except Exception:  # the server is not running in this test
+            rows = []
+        found += [r[0] for r in rows]
     return found
 
 
@@ -65,6 +70,7 @@ class Case:
         fixture, connector = request.param
         self.engine = fixture
         self.alias: str = request.getfixturevalue(fixture)
+        request.getfixturevalue("no_stray_processes")  # after the server fixture (MariaDB is our child)
         self.remote = remote
         self.settings: dict[str, Any] = {"REMOTE": str(remote)}
         options: dict[str, Any] = {}
@@ -238,6 +244,7 @@ def test_interrupted_drill_leaves_no_scratch_database(
     case.assert_no_scratch()
 
 
+@pytest.mark.usefixtures("no_stray_processes")
 def test_unsupported_connector_is_reported(sqlite_db: str, rclone_settings: Callable[..., None]) -> None:
     rclone_settings(CONNECTORS={"default": {"CONNECTOR": "django_rclone_sqlite.SqliteBackupConnector"}})
     call_command("dbbackup", verbosity=0)

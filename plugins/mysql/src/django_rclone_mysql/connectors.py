@@ -14,18 +14,19 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import subprocess
 from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from django_rclone.db.base import CommandConnector, Phase, StdinSource
+from django_rclone.db.base import BaseConnector, CommandConnector, Phase, StdinSource
 from django_rclone.exceptions import IncompleteDump
 from django_rclone.sample import StreamSample
 from django_rclone_mysql import option_file
 from django_rclone_mysql.connection import connection_flags
-from django_rclone_mysql.shadow import Row, Shadow, parse_xml, run_client
+from django_rclone_mysql.shadow import AtomicRestoreError, Row, Shadow, parse_xml, run_client
 from django_rclone_mysql.tools import DUMP_TOOLS, RESTORE_TOOLS, Flavor, first_on_path, flavor
 
 DEFAULT_CHARSET = "utf8mb4"
@@ -35,6 +36,32 @@ TRAILER = b"-- Dump completed"
 NO_COMMENTS = frozenset({"--skip-comments", "--compact", "--comments=0", "--comments=false", "--comments=off"})
 #: An error the dump tool reported on stderr ("mysqldump: Got error: ...", "mariadb-dump: Error: ...").
 _STDERR_ERROR = re.compile(r"(?i)(^|: )(got )?error\b")
+
+#: Counts the rows of every base table of the current database in one consistent snapshot,
+#: printing ``table<TAB>rows`` lines (batch mode) after a ``snapshot-ready`` line.
+COUNT_SCRIPT = """SET SESSION group_concat_max_len = 4294967295;
+SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ;
+START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY;
+SELECT 'snapshot-ready';
+SELECT GROUP_CONCAT(CONCAT('SELECT ', QUOTE(TABLE_NAME), ', COUNT(*) FROM `', REPLACE(TABLE_NAME, '`', '``'), '`')
+  SEPARATOR ' UNION ALL ') INTO @rclone_counts
+  FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE';
+SET @rclone_counts = COALESCE(@rclone_counts, 'SELECT 1, 0 FROM DUAL WHERE 0');
+PREPARE rclone_counts FROM @rclone_counts;
+EXECUTE rclone_counts;
+DEALLOCATE PREPARE rclone_counts;
+COMMIT;
+"""
+
+
+def parse_counts(text: str) -> dict[str, int]:
+    """``table<TAB>rows`` lines of the client's batch output after ``snapshot-ready``."""
+    counts: dict[str, int] = {}
+    for line in text.partition("snapshot-ready")[2].splitlines():
+        table, tab, rows = line.rpartition("\t")
+        if tab and rows.strip().isdigit():
+            counts[table.replace("\\t", "\t").replace("\\n", "\n").replace("\\\\", "\\")] = int(rows)
+    return counts
 
 
 class MysqlDumpConnector(CommandConnector):
@@ -251,6 +278,10 @@ class MysqlDumpConnector(CommandConnector):
         if self._shadow is not None:
             self._shadow.drop()
             self._shadow = None
+        session, self._count_session = self._count_session, None
+        if session is not None and session.poll() is None:
+            session.kill()
+            session.communicate()
         self._restore_proc = None
         super().cleanup()
 
@@ -303,6 +334,80 @@ class MysqlDumpConnector(CommandConnector):
                 f"{sample.size} bytes); if an option file sets skip-comments, remove it or pass --skip-comments "
                 "in DUMP_SUFFIX"
             )
+
+    # -- table counts and restore drills --------------------------------------------------------
+    _count_session: subprocess.Popen[bytes] | None = None
+    _drill_shadow: Shadow | None = None
+
+    def count_argv(self, database: str) -> list[str]:
+        """The client in batch mode, unbuffered (each result is read as soon as it is printed)."""
+        args = [*self.credential_args(), *self.connection_args("RESTORE"), "--batch", "--skip-column-names"]
+        return self.command("RESTORE", self.restore_cmd, [*args, "--unbuffered", database])
+
+    def dump(self) -> subprocess.Popen[bytes]:
+        """With ``COUNT_ROWS`` (default on), first open a session that starts a consistent snapshot
+        and counts every base table's rows in it, then start mysqldump (whose own
+        ``--single-transaction`` snapshot begins a moment later: MariaDB and MySQL cannot share a
+        snapshot between sessions, so a write committed in that moment can make a count differ)."""
+        if self.flag("COUNT_ROWS", True):
+            session = self.spawn(self.count_argv(self.database_name()), self.environment("RESTORE"), stdin=subprocess.PIPE)
+            self._count_session = session
+            assert session.stdin is not None and session.stdout is not None
+            session.stdin.write(COUNT_SCRIPT.encode())
+            session.stdin.close()
+            session.stdin = None  # written in full; communicate() must not flush it again
+            first = session.stdout.readline()
+            if b"snapshot-ready" not in first:
+                session.wait()
+                detail = session.stderr.read().decode(errors="replace").strip() if session.stderr else ""
+                raise AtomicRestoreError(
+                    f"counting the rows of database {self.database!r} could not start: {detail or 'no output'}"
+                )
+        return super().dump()
+
+    def dump_finished(self) -> dict[str, Any]:
+        session, self._count_session = self._count_session, None
+        if session is None:
+            return {}
+        out, err = session.communicate()
+        if session.returncode != 0:
+            raise AtomicRestoreError(f"counting the rows of database {self.database!r} failed: {err.decode().strip()}")
+        excluded = set(self.excluded())
+        counts = parse_counts("snapshot-ready\n" + out.decode(errors="replace"))
+        return {self.TABLE_COUNTS: {t: n for t, n in counts.items() if t not in excluded}}
+
+    def drill_target(self) -> BaseConnector:
+        """A scratch database ``<NAME>__rclone_<random>`` made by the shadow machinery (same
+        character set, the same privilege probe, dropped by ``Shadow.drop()``), restored straight
+        into (``ATOMIC_RESTORE`` off for the scratch copy)."""
+        shadow = Shadow(
+            live=self.database_name(),
+            run=self.run_sql,
+            user=self.user,
+            alias=self.database,
+            lock_timeout=self.swap_lock_timeout(),
+            token=secrets.token_hex(4),
+        )
+        scratch = self.scratch_copy(NAME=shadow.name, ATOMIC_RESTORE=False)
+        assert isinstance(scratch, MysqlDumpConnector)
+        scratch._drill_shadow = shadow
+        scratch._shadow = None
+        scratch._flavors = dict(self._flavors)
+        return scratch
+
+    def create_scratch(self) -> None:
+        if self._drill_shadow is not None:
+            self._drill_shadow.create()
+
+    def drop_scratch(self) -> None:
+        if self._drill_shadow is not None:
+            self._drill_shadow.drop()
+            if self._drill_shadow.created:
+                raise AtomicRestoreError(f"the drill's scratch database {self._drill_shadow.name!r} could not be dropped")
+
+    def table_counts(self) -> dict[str, int]:
+        out = run_client(self.count_argv(self.database_name()), self.environment("RESTORE"), COUNT_SCRIPT)
+        return parse_counts(out)
 
     # -- manifest ----------------------------------------------------------------------------
     def tool_versions(self) -> dict[str, str]:
