@@ -13,6 +13,7 @@ __version__ = "0.2.0"
 __all__ = [
     "__version__",
     "backup",
+    "drill",
     "hookimpl",
     "list_backups",
     "media_backup",
@@ -21,7 +22,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from django_rclone.api import backup, list_backups, media_backup, media_restore, restore
+    from django_rclone.api import backup, drill, list_backups, media_backup, media_restore, restore
     from django_rclone.plugins import hookimpl
 
 
@@ -31,7 +32,7 @@ def __getattr__(name: str) -> Any:
         from django_rclone.plugins import hookimpl
 
         return hookimpl
-    if name in {"backup", "restore", "list_backups", "media_backup", "media_restore"}:
+    if name in {"backup", "drill", "restore", "list_backups", "media_backup", "media_restore"}:
         from django_rclone import api
 
         return getattr(api, name)
