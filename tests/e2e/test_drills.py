@@ -139,7 +139,8 @@ def test_backup_records_table_counts(case: Case) -> None:
     counts = json.loads(case.manifest_file.read_text())["metadata"]["table_counts"]
     author = next(k for k in counts if k.endswith("testapp_author"))
     note = next(k for k in counts if k.endswith("testapp_note"))
-    assert counts[author] == 2 and counts[note] == 40
+    assert counts[author] == 2
+    assert counts[note] == 40
 
 
 def test_drill_passes_on_a_good_backup_and_leaves_the_live_database_alone(case: Case) -> None:
@@ -153,11 +154,14 @@ def test_drill_passes_on_a_good_backup_and_leaves_the_live_database_alone(case: 
         post_db_drill.disconnect(dispatch_uid="t-drill")
     assert f"OK      {case.alias}: {case.backup_file.name}" in out
     [result] = received
-    assert result.passed and result.recorded == result.found and result.scratch != ""
+    assert result.passed
+    assert result.recorded == result.found
+    assert result.scratch != ""
     assert case.live_state() == live
     case.assert_no_scratch()
     record = case.record()
-    assert record["passed"] is True and record["backup"] == case.backup_file.name
+    assert record["passed"] is True
+    assert record["backup"] == case.backup_file.name
     # the record is never taken for a backup
     assert [e.name for e in api.list_backups(case.alias)] == [case.backup_file.name]
 
@@ -184,7 +188,8 @@ def test_drill_fails_when_the_manifest_counts_disagree(case: Case) -> None:
     assert case.live_state() == live
     case.assert_no_scratch()
     record = case.record()
-    assert record["passed"] is False and record["problems"]
+    assert record["passed"] is False
+    assert record["problems"]
 
 
 def test_drill_fails_when_rows_were_removed_from_the_object(case: Case) -> None:

@@ -157,9 +157,7 @@ def _as_record(result: DrillResult | None, error: str, clock: float, name: str) 
         "error": error.splitlines()[0] if error else "",
     }
     if result is not None:
-        record.update(
-            {k: v for k, v in asdict(result).items() if k in ("problems", "warnings", "recorded", "found")}
-        )
+        record.update({k: v for k, v in asdict(result).items() if k in ("problems", "warnings", "recorded", "found")})
     return record
 
 
@@ -196,12 +194,15 @@ def _drill(database: str, *, input_path: str | None, sender: Any) -> DrillResult
             "only the restore itself was checked"
         )
     if int(record.get("Size", -1)) not in (manifest.size, -1):
-        raise IntegrityError(f"{name} is {record.get('Size')} bytes on the remote but its manifest says {manifest.size}")
+        raise IntegrityError(
+            f"{name} is {record.get('Size')} bytes on the remote but its manifest says {manifest.size}"
+        )
     expected = Expected(size=manifest.size, sha256=manifest.sha256)
     scratch = connector.drill_target()
     if scratch.name == connector.name or scratch is connector:
         raise DjangoRcloneError(
-            f"{type(connector).__name__}.drill_target() returned the live database {connector.name!r}; refusing to drill"
+            f"{type(connector).__name__}.drill_target() returned the live database {connector.name!r}; "
+            "refusing to drill"
         )
     pre_db_drill.send(sender=sender, database=database, connector=connector, path=name)
     clock = time.monotonic()

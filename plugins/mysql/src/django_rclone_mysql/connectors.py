@@ -350,9 +350,12 @@ class MysqlDumpConnector(CommandConnector):
         ``--single-transaction`` snapshot begins a moment later: MariaDB and MySQL cannot share a
         snapshot between sessions, so a write committed in that moment can make a count differ)."""
         if self.flag("COUNT_ROWS", True):
-            session = self.spawn(self.count_argv(self.database_name()), self.environment("RESTORE"), stdin=subprocess.PIPE)
+            session = self.spawn(
+                self.count_argv(self.database_name()), self.environment("RESTORE"), stdin=subprocess.PIPE
+            )
             self._count_session = session
-            assert session.stdin is not None and session.stdout is not None
+            assert session.stdin is not None
+            assert session.stdout is not None
             session.stdin.write(COUNT_SCRIPT.encode())
             session.stdin.close()
             session.stdin = None  # written in full; communicate() must not flush it again
@@ -403,7 +406,9 @@ class MysqlDumpConnector(CommandConnector):
         if self._drill_shadow is not None:
             self._drill_shadow.drop()
             if self._drill_shadow.created:
-                raise AtomicRestoreError(f"the drill's scratch database {self._drill_shadow.name!r} could not be dropped")
+                raise AtomicRestoreError(
+                    f"the drill's scratch database {self._drill_shadow.name!r} could not be dropped"
+                )
 
     def table_counts(self) -> dict[str, int]:
         out = run_client(self.count_argv(self.database_name()), self.environment("RESTORE"), COUNT_SCRIPT)

@@ -52,7 +52,8 @@ def owned_extension_args(rows: Sequence[tuple[str, bool]]) -> list[str]:
 
 #: psql script printing ``schema.table|rows`` for every ordinary or partitioned table that is not
 #: part of an extension (those come back with ``CREATE EXTENSION``, not with the dump's data).
-COUNT_SCRIPT = r"""SELECT format('SELECT %L || ''|'' || count(*) FROM %I.%I', n.nspname || '.' || c.relname, n.nspname, c.relname)
+COUNT_SCRIPT = r"""SELECT format('SELECT %L || ''|'' || count(*) FROM %I.%I',
+              n.nspname || '.' || c.relname, n.nspname, c.relname)
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
 AND n.nspname NOT LIKE 'pg\_%'
@@ -270,10 +271,15 @@ class PostgresCommandConnector(CommandConnector):
                 start_new_session=True,
             )
         except FileNotFoundError as exc:
-            raise ToolNotFound(f"{argv[0]!r} was not found for database {self.database!r} ({self.install_hint})") from exc
+            raise ToolNotFound(
+                f"{argv[0]!r} was not found for database {self.database!r} ({self.install_hint})"
+            ) from exc
         self._session = session
-        assert session.stdin is not None and session.stdout is not None
-        session.stdin.write("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;\nSELECT pg_catalog.pg_export_snapshot();\n")
+        assert session.stdin is not None
+        assert session.stdout is not None
+        session.stdin.write(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;\nSELECT pg_catalog.pg_export_snapshot();\n"
+        )
         session.stdin.flush()
         snapshot = session.stdout.readline().strip()
         if not re.fullmatch(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?", snapshot):

@@ -73,6 +73,7 @@ def parse_counts(text: str) -> dict[str, int]:
         raise ValueError(f"unexpected table counts {text[:80]!r}")
     return {str(k): int(v) for k, v in data.items()}
 
+
 SPATIALITE_ENGINES = frozenset({"django.contrib.gis.db.backends.spatialite"})
 #: Default of the ``BUSY_TIMEOUT`` option: seconds a dump waits for another connection's lock.
 DEFAULT_BUSY_TIMEOUT = 30.0
