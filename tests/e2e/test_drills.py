@@ -25,10 +25,11 @@ from django_rclone import api
 from django_rclone.exceptions import DrillFailed
 from django_rclone.signals import db_drill_failed, post_db_drill
 from tests.core.conftest import fake_rclone, start, wait_for
+from tests.core.test_pings import SECRET, Server, server
 from tests.plugins.postgres.data import populate, snapshot, sql
 from tests.testapp.models import Author, Note
 
-__all__ = ["fake_rclone"]
+__all__ = ["fake_rclone", "server"]  # fixtures of the core tests
 
 PG = [pytest.mark.postgres, pytest.mark.integration]
 ENGINES = [
@@ -262,3 +263,55 @@ def test_unsupported_connector_is_reported(sqlite_db: str, rclone_settings: Call
         # every alias: the others are skipped (no backups, or not supported), none is a failure
         call_command("drillrestore", stdout=out, verbosity=1)
     assert "SKIPPED default: restore drills are not supported by SqliteBackupConnector" in out.getvalue()
+
+
+# -- pings, status page, skipped aliases (SQLite) ------------------------------------------------
+
+
+@pytest.mark.usefixtures("no_stray_processes")
+def test_drill_sends_pings_and_shows_on_the_status_page(
+    sqlite_db: str, remote: Path, rclone_settings: Callable[..., None], server: Server
+) -> None:
+    from django_rclone import status
+
+    populate(sqlite_db)
+    call_command("dbbackup", verbosity=0)
+    rclone_settings(PING_URLS={"drill": server.url})
+    result = api.drill("default")
+    assert server.paths() == [f"/{SECRET}/start", f"/{SECRET}"]
+    assert result.name in server.requests[1][2]
+    [row] = [a for a in status.collect().aliases if a.database == "default"]
+    assert row.last_drill.startswith(f"passed ") and row.last_drill.endswith(f"({result.name})")
+
+    manifest_file = remote / "db" / (result.name + ".manifest.json")
+    manifest = json.loads(manifest_file.read_text())
+    manifest["metadata"]["table_counts"]["testapp_author"] = 7
+    manifest_file.write_text(json.dumps(manifest))
+    server.requests.clear()
+    with pytest.raises(DrillFailed):
+        api.drill("default")
+    assert server.paths() == [f"/{SECRET}/start", f"/{SECRET}/fail"]
+    body = server.requests[1][2]
+    assert "drill of database 'default' failed at stage drill" in body
+    assert "table testapp_author has 2 rows after the restore, the backup recorded 7" in body
+    [row] = [a for a in status.collect().aliases if a.database == "default"]
+    assert row.last_drill.startswith("FAILED ")
+    assert "table testapp_author has 2 rows" in row.last_drill
+
+
+@pytest.mark.usefixtures("no_stray_processes")
+def test_aliases_without_backups_are_skipped_without_failure_pings(
+    sqlite_db: str, rclone_settings: Callable[..., None], server: Server
+) -> None:
+    populate(sqlite_db)
+    call_command("dbbackup", verbosity=0)
+    rclone_settings(PING_URLS={"drill": server.url})
+    from io import StringIO
+
+    out = StringIO()
+    call_command("drillrestore", stdout=out)  # every alias: only 'default' has backups
+    assert "OK      default:" in out.getvalue()
+    assert "SKIPPED other: no backups of database 'other'" in out.getvalue()
+    assert server.paths() == [f"/{SECRET}/start", f"/{SECRET}"]
+    with pytest.raises(CommandError, match="1 restore drill"):
+        call_command("drillrestore", "-d", "other", stdout=out, stderr=out)

@@ -300,6 +300,7 @@ def connect() -> None:
     watch(
         "restore", started=signals.pre_db_restore, succeeded=signals.post_db_restore, failed=signals.db_restore_failed
     )
+    watch("drill", started=signals.pre_db_drill, succeeded=signals.post_db_drill, failed=signals.db_drill_failed)
     watch(
         "media_backup",
         started=signals.pre_media_backup,

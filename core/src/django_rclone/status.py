@@ -24,7 +24,7 @@ from django_rclone import catalog, copies
 from django_rclone.catalog import BackupEntry
 from django_rclone.conf import RcloneSettings, get_settings
 from django_rclone.manifest import KIND_PRE_RESTORE
-from django_rclone.operations import retention
+from django_rclone.operations import drill, retention
 from django_rclone.operations.retention import Doomed
 from django_rclone.rclone import Rclone
 
@@ -114,12 +114,13 @@ def collect(conf: RcloneSettings | None = None, now: datetime | None = None) -> 
         entries = catalog.committed(conf, rclone, with_manifests=True)
         if conf.copies:  # which remotes hold each backup (AliasStatus.copies)
             entries = copies.annotate(conf, rclone, entries)[0]
+        drills = drill.last_records(conf, rclone)
         aliases = sorted(set(django_settings.DATABASES) | {e.database for e in entries})
         statuses = []
         for alias in aliases:
             backups = [e for e in entries if e.database == alias]
             doomed = retention.plan(conf, rclone, alias, now=moment) if backups else []
-            statuses.append(AliasStatus(alias, backups, doomed, moment))
+            statuses.append(AliasStatus(alias, backups, doomed, moment, last_drill=drill.describe(drills.get(alias))))
     except Exception as exc:  # the page reports any failure of the remote as text
         return StatusReport(remote=remote, collected_at=moment, error=f"{type(exc).__name__}: {exc}")
     return StatusReport(remote=remote, collected_at=moment, aliases=statuses)

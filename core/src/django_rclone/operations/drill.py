@@ -121,6 +121,36 @@ def last_record(conf: RcloneSettings, rclone: Rclone, database: str) -> dict[str
     return data if isinstance(data, dict) else None
 
 
+def last_records(conf: RcloneSettings, rclone: Rclone) -> dict[str, dict[str, Any]]:
+    """The last drill record of every alias that has one (one listing, one read per record)."""
+    folder = join(conf.remote, conf.db_backup_dir, RECORD_FOLDER)
+    records: dict[str, dict[str, Any]] = {}
+    for entry in rclone.lsjson(folder):
+        name = str(entry.get("Name", ""))
+        if not name.endswith(".json"):
+            continue
+        try:
+            data = json.loads(rclone.cat_bytes(join(folder, name)))
+        except (ValueError, DjangoRcloneError):
+            continue
+        if isinstance(data, dict):
+            records[name[: -len(".json")]] = data
+    return records
+
+
+def describe(record: dict[str, Any] | None) -> str:
+    """One line for a person (the status page): outcome, when, which backup, and why it failed."""
+    if not record:
+        return "never"
+    outcome = "passed" if record.get("passed") else "FAILED"
+    line = f"{outcome} {record.get('finished_at', '?')} ({record.get('backup') or '?'})"
+    problems = record.get("problems") or []
+    reason = (problems[0] if problems and isinstance(problems, list) else "") or record.get("error") or ""
+    if not record.get("passed") and reason:
+        line += f": {reason}"
+    return line
+
+
 def drill(database: str = "default", *, input_path: str | None = None, sender: Any = None) -> DrillResult:
     """Restore the newest (or ``input_path``) backup of ``database`` into a scratch database and
     compare it with the backup's recorded table counts; the scratch database is dropped on every path.
@@ -216,10 +246,10 @@ def _drill(database: str, *, input_path: str | None, sender: Any) -> DrillResult
             try:
                 proc = host.restore(scratch, database, subprocess.PIPE)
             except BaseException:
-                rclone_stage(cat, "cat").stop()
+                rclone_stage(cat, "cat", rclone.secrets).stop()
                 raise
             try:
-                stream_restore(rclone_stage(cat, "cat"), tool_stage(proc, scratch, "RESTORE"), expected)
+                stream_restore(rclone_stage(cat, "cat", rclone.secrets), tool_stage(proc, scratch, "RESTORE"), expected)
             except DjangoRcloneError:
                 scratch.restore_finished()
                 raise

@@ -98,7 +98,19 @@ class MysqlDumpConnector(CommandConnector):
     extension = "sql"
     #: Options ``dbbackup`` may set for one run (``--exclude-tables``); see ``django_rclone.run_options``.
     run_options = frozenset({"EXCLUDE"})
-    known_options = frozenset({"CHARSET", "SINGLE_TRANSACTION", "ROUTINES", "TRIGGERS", "EVENTS", "CLIENT"})
+    known_options = frozenset(
+        {
+            "CHARSET",
+            "SINGLE_TRANSACTION",
+            "ROUTINES",
+            "TRIGGERS",
+            "EVENTS",
+            "CLIENT",
+            "ATOMIC_RESTORE",
+            "SWAP_LOCK_TIMEOUT",
+            "COUNT_ROWS",
+        }
+    )
     install_hint = (
         "the MariaDB or MySQL client tools, e.g. `apt-get install mariadb-client` or `apt-get install mysql-client`"
     )

@@ -34,6 +34,7 @@ class PgDumpConnector(PostgresCommandConnector):
             "IF_EXISTS",
             "SINGLE_TRANSACTION",
             "OWNED_EXTENSIONS_ONLY",
+            "COUNT_ROWS",
             "COMPRESSION",
         }
     )
@@ -98,6 +99,7 @@ class PgDumpSqlConnector(PostgresCommandConnector):
             "IF_EXISTS",
             "SINGLE_TRANSACTION",
             "OWNED_EXTENSIONS_ONLY",
+            "COUNT_ROWS",
             "COMPRESSION",
         }
     )

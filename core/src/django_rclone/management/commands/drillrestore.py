@@ -10,6 +10,7 @@ from django_rclone.conf import get_settings
 from django_rclone.exceptions import BackupNotFound, DjangoRcloneError, DrillFailed, Interrupted
 from django_rclone.management.base import RcloneCommand
 from django_rclone.operations.drill import drill, support_problem
+from django_rclone.operations.restore import select
 
 
 class Command(RcloneCommand):
@@ -55,6 +56,12 @@ class Command(RcloneCommand):
                 else:
                     self.info(f"SKIPPED {alias}: restore drills are {problem}")
                 continue
+            if not explicit:
+                try:  # an alias without backups is skipped, not drilled (no failure signal or ping)
+                    select(alias)
+                except BackupNotFound as exc:
+                    self.info(f"SKIPPED {alias}: {exc}")
+                    continue
             try:
                 result = drill(alias, input_path=options["input_path"], sender=type(self))
             except Interrupted:
