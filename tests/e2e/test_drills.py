@@ -22,8 +22,10 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from django_rclone import api
-from django_rclone.exceptions import DrillFailed
+from django_rclone.db.base import BaseConnector
+from django_rclone.exceptions import DjangoRcloneError, DrillFailed
 from django_rclone.signals import db_drill_failed, post_db_drill
+from django_rclone_sqlite.connectors import SqliteConnector
 from tests.core.conftest import fake_rclone, start, wait_for
 from tests.core.test_pings import SECRET, Server, server
 from tests.plugins.postgres.data import populate, snapshot, sql
@@ -138,10 +140,9 @@ def case(request: pytest.FixtureRequest, remote: Path, rclone_settings: Callable
 def test_backup_records_table_counts(case: Case) -> None:
     case.backup()
     counts = json.loads(case.manifest_file.read_text())["metadata"]["table_counts"]
-    author = next(k for k in counts if k.endswith("testapp_author"))
-    note = next(k for k in counts if k.endswith("testapp_note"))
-    assert counts[author] == 2
-    assert counts[note] == 40
+    found = {k.rpartition(".")[2]: v for k, v in counts.items()}  # PostgreSQL names carry the schema
+    assert found.get("testapp_author") == 2, counts
+    assert found.get("testapp_note") == 40, counts
 
 
 def test_drill_passes_on_a_good_backup_and_leaves_the_live_database_alone(case: Case) -> None:
@@ -281,7 +282,8 @@ def test_drill_sends_pings_and_shows_on_the_status_page(
     assert server.paths() == [f"/{SECRET}/start", f"/{SECRET}"]
     assert result.name in server.requests[1][2]
     [row] = [a for a in status.collect().aliases if a.database == "default"]
-    assert row.last_drill.startswith(f"passed ") and row.last_drill.endswith(f"({result.name})")
+    assert row.last_drill.startswith("passed ")
+    assert row.last_drill.endswith(f"({result.name})")
 
     manifest_file = remote / "db" / (result.name + ".manifest.json")
     manifest = json.loads(manifest_file.read_text())
@@ -315,3 +317,41 @@ def test_aliases_without_backups_are_skipped_without_failure_pings(
     assert server.paths() == [f"/{SECRET}/start", f"/{SECRET}"]
     with pytest.raises(CommandError, match="1 restore drill"):
         call_command("drillrestore", "-d", "other", stdout=out, stderr=out)
+
+
+class LiveTargetConnector(SqliteConnector):
+    """A broken third-party connector whose drill target is the live database itself."""
+
+    def drill_target(self) -> BaseConnector:
+        return self.scratch_copy()
+
+
+@pytest.mark.usefixtures("no_stray_processes")
+def test_a_drill_target_that_is_the_live_database_is_refused(
+    sqlite_db: str, rclone_settings: Callable[..., None]
+) -> None:
+    populate(sqlite_db)
+    rclone_settings(CONNECTORS={"default": {"CONNECTOR": f"{__name__}.LiveTargetConnector"}})
+    call_command("dbbackup", verbosity=0)
+    Author.objects.create(name="after the backup")
+    before = snapshot(sqlite_db)
+    with pytest.raises(DjangoRcloneError, match=r"returned the live database .*refusing to drill"):
+        api.drill("default")
+    assert snapshot(sqlite_db) == before
+
+
+@pytest.mark.usefixtures("no_stray_processes")
+def test_malformed_recorded_counts_are_a_clear_error(sqlite_db: str, remote: Path) -> None:
+    leftovers = scratch_databases()
+    populate(sqlite_db)
+    result = api.backup("default")
+    manifest_file = remote / "db" / (result.name + ".manifest.json")
+    manifest = json.loads(manifest_file.read_text())
+    manifest["metadata"]["table_counts"] = {"testapp_author": "2; DROP TABLE x"}
+    manifest_file.write_text(json.dumps(manifest))
+    err = __import__("io").StringIO()
+    with pytest.raises(CommandError, match="1 restore drill"):
+        call_command("drillrestore", "-d", "default", "-i", result.name, stderr=err)
+    assert "the table counts in the manifest of" in err.getvalue()
+    assert "are malformed" in err.getvalue()
+    assert scratch_databases() == leftovers

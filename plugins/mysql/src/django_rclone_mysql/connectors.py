@@ -376,7 +376,8 @@ class MysqlDumpConnector(CommandConnector):
                 session.wait()
                 detail = session.stderr.read().decode(errors="replace").strip() if session.stderr else ""
                 raise AtomicRestoreError(
-                    f"counting the rows of database {self.database!r} could not start: {detail or 'no output'}"
+                    f"counting the rows of database {self.database!r} could not start: {detail or 'no output'}. "
+                    "Set COUNT_ROWS: False for this alias to back up without table counts"
                 )
         return super().dump()
 
@@ -386,7 +387,10 @@ class MysqlDumpConnector(CommandConnector):
             return {}
         out, err = session.communicate()
         if session.returncode != 0:
-            raise AtomicRestoreError(f"counting the rows of database {self.database!r} failed: {err.decode().strip()}")
+            raise AtomicRestoreError(
+                f"counting the rows of database {self.database!r} failed: {err.decode(errors='replace').strip()}. "
+                "Set COUNT_ROWS: False for this alias to back up without table counts"
+            )
         excluded = set(self.excluded())
         counts = parse_counts("snapshot-ready\n" + out.decode(errors="replace"))
         return {self.TABLE_COUNTS: {t: n for t, n in counts.items() if t not in excluded}}

@@ -287,7 +287,8 @@ class PostgresCommandConnector(CommandConnector):
             _out, err = session.communicate()
             raise PsqlError(
                 f"psql could not export a snapshot for the dump of database {self.database!r}: "
-                f"{(err or snapshot).strip() or 'no output'}"
+                f"{(err or snapshot).strip() or 'no output'}. Set COUNT_ROWS: False for this alias to back up "
+                "without the table counts restore drills compare"
             )
         return snapshot
 
@@ -300,7 +301,10 @@ class PostgresCommandConnector(CommandConnector):
         script = f"{COUNT_SCRIPT}\\echo {_END}\nCOMMIT;\n"
         out, err = session.communicate(script, timeout=3600)
         if session.returncode != 0 or _END not in out:
-            raise PsqlError(f"counting the rows of database {self.database!r} failed: {err.strip() or 'no output'}")
+            raise PsqlError(
+                f"counting the rows of database {self.database!r} failed: {err.strip() or 'no output'}. "
+                "Set COUNT_ROWS: False for this alias to back up without table counts"
+            )
         return {self.TABLE_COUNTS: self._selected(parse_count_lines(out.split(_END)[0]))}
 
     def _selected(self, counts: dict[str, int]) -> dict[str, int]:

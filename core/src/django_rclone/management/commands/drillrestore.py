@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import CommandError, CommandParser
 
 from django_rclone import names
@@ -48,7 +49,12 @@ class Command(RcloneCommand):
             aliases = list(settings.DATABASES)
         failed, passed = [], 0
         for alias in aliases:
-            problem = support_problem(alias)
+            try:
+                problem = support_problem(alias)
+            except (DjangoRcloneError, ImproperlyConfigured) as exc:  # unknown alias, no connector
+                self.stderr.write(f"FAILED  {alias}: {exc}")
+                failed.append(alias)
+                continue
             if problem is not None:
                 if explicit:
                     self.stderr.write(f"FAILED  {alias}: restore drills are {problem}")
