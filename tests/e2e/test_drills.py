@@ -355,3 +355,23 @@ def test_malformed_recorded_counts_are_a_clear_error(sqlite_db: str, remote: Pat
     assert "the table counts in the manifest of" in err.getvalue()
     assert "are malformed" in err.getvalue()
     assert scratch_databases() == leftovers
+
+
+@pytest.mark.usefixtures("no_stray_processes")
+def test_with_a_signing_key_forged_counts_are_refused_before_any_restore(
+    sqlite_db: str, remote: Path, rclone_settings: Callable[..., None]
+) -> None:
+    """The drill checks the manifest's signature as dbrestore does: counts edited without the key
+    are a forgery, not a difference to report."""
+    leftovers = scratch_databases()
+    rclone_settings(SIGNING_KEY="k" * 32)
+    populate(sqlite_db)
+    result = api.backup("default")
+    assert api.drill("default").passed
+    manifest_file = remote / "db" / (result.name + ".manifest.json")
+    manifest = json.loads(manifest_file.read_text())
+    manifest["metadata"]["table_counts"]["testapp_author"] = 3
+    manifest_file.write_text(json.dumps(manifest))
+    with pytest.raises(DjangoRcloneError, match="refusing to restore"):
+        api.drill("default")
+    assert scratch_databases() == leftovers

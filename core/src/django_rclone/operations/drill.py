@@ -21,11 +21,11 @@ from django_rclone import names
 from django_rclone.conf import RcloneSettings, get_settings
 from django_rclone.db.base import BaseConnector, DrillNotSupported
 from django_rclone.exceptions import DjangoRcloneError, DrillFailed, IntegrityError
-from django_rclone.failures import DRILL, PREPARE, RESTORE, reached, reports_failures
+from django_rclone.failures import DOWNLOAD, DRILL, PREPARE, RESTORE, reached, reports_failures
 from django_rclone.interrupts import interruptible, shield
 from django_rclone.manifest import Manifest
-from django_rclone.operations.restore import _compatibility_notes, _inspect, select
-from django_rclone.pipeline import Expected, stream_restore
+from django_rclone.operations.restore import _compatibility_notes, _inspect, _signature_notes, select
+from django_rclone.pipeline import Expected, stream_digest, stream_restore
 from django_rclone.plugins import get_host
 from django_rclone.rclone import Rclone, join
 from django_rclone.resolution import resolve
@@ -216,7 +216,8 @@ def _drill(database: str, *, input_path: str | None, sender: Any) -> DrillResult
     path, record, manifest = _inspect(conf, rclone, name, verify=True)
     if manifest is None:
         raise DrillFailed(f"{name} has no manifest: a drill has nothing to check it against")
-    warnings = _compatibility_notes(conf, host, resolution, database, name, manifest, force=False)
+    warnings = _signature_notes(conf, name, manifest, allow_unsigned=False)  # SIGNING_KEY: signed or refused
+    warnings += _compatibility_notes(conf, host, resolution, database, name, manifest, force=False)
     recorded = recorded_counts(manifest)
     if recorded is None:
         warnings.append(
@@ -234,6 +235,12 @@ def _drill(database: str, *, input_path: str | None, sender: Any) -> DrillResult
             f"{type(connector).__name__}.drill_target() returned the live database {connector.name!r}; "
             "refusing to drill"
         )
+    if not scratch.restore_sandboxed():  # as dbrestore: a tool that could run commands gets checked bytes only
+        reached(DOWNLOAD)
+        with interruptible():
+            check = stream_digest(rclone_stage(rclone.cat(path), "cat", rclone.secrets))
+        if (check.size, check.sha256) != (expected.size, expected.sha256):
+            raise IntegrityError(f"{name} does not match its manifest (checked before restoring); nothing was restored")
     pre_db_drill.send(sender=sender, database=database, connector=connector, path=name)
     clock = time.monotonic()
     reached(DRILL)
@@ -242,6 +249,7 @@ def _drill(database: str, *, input_path: str | None, sender: Any) -> DrillResult
             scratch.create_scratch()
             reached(RESTORE)
             scratch.prepare_restore()
+            guard = scratch.restore_guard()
             cat = rclone.cat(path)
             try:
                 proc = host.restore(scratch, database, subprocess.PIPE)
@@ -249,7 +257,9 @@ def _drill(database: str, *, input_path: str | None, sender: Any) -> DrillResult
                 rclone_stage(cat, "cat", rclone.secrets).stop()
                 raise
             try:
-                stream_restore(rclone_stage(cat, "cat", rclone.secrets), tool_stage(proc, scratch, "RESTORE"), expected)
+                stream_restore(
+                    rclone_stage(cat, "cat", rclone.secrets), tool_stage(proc, scratch, "RESTORE"), expected, guard
+                )
             except DjangoRcloneError:
                 scratch.restore_finished()
                 raise
