@@ -24,7 +24,13 @@ from django_rclone.exceptions import DjangoRcloneError, DrillFailed, IntegrityEr
 from django_rclone.failures import DOWNLOAD, DRILL, PREPARE, RESTORE, reached, reports_failures
 from django_rclone.interrupts import interruptible, shield
 from django_rclone.manifest import Manifest
-from django_rclone.operations.restore import _compatibility_notes, _inspect, _signature_notes, select
+from django_rclone.operations.restore import (
+    _compatibility_notes,
+    _inspect,
+    _signature_notes,
+    select,
+    stored_compression,
+)
 from django_rclone.pipeline import Expected, stream_digest, stream_restore
 from django_rclone.plugins import get_host
 from django_rclone.rclone import Rclone, join
@@ -229,6 +235,7 @@ def _drill(database: str, *, input_path: str | None, sender: Any) -> DrillResult
             f"{name} is {record.get('Size')} bytes on the remote but its manifest says {manifest.size}"
         )
     expected = Expected(size=manifest.size, sha256=manifest.sha256)
+    compression = stored_compression(conf, name, manifest, host.extension(connector, database))
     scratch = connector.drill_target()
     if scratch.name == connector.name or scratch is connector:
         raise DjangoRcloneError(
@@ -238,7 +245,7 @@ def _drill(database: str, *, input_path: str | None, sender: Any) -> DrillResult
     if not scratch.restore_sandboxed():  # as dbrestore: a tool that could run commands gets checked bytes only
         reached(DOWNLOAD)
         with interruptible():
-            check = stream_digest(rclone_stage(rclone.cat(path), "cat", rclone.secrets))
+            check = stream_digest(rclone_stage(rclone.cat(path), "cat", rclone.secrets), compression.decoder())
         if (check.size, check.sha256) != (expected.size, expected.sha256):
             raise IntegrityError(f"{name} does not match its manifest (checked before restoring); nothing was restored")
     pre_db_drill.send(sender=sender, database=database, connector=connector, path=name)
@@ -258,7 +265,11 @@ def _drill(database: str, *, input_path: str | None, sender: Any) -> DrillResult
                 raise
             try:
                 stream_restore(
-                    rclone_stage(cat, "cat", rclone.secrets), tool_stage(proc, scratch, "RESTORE"), expected, guard
+                    rclone_stage(cat, "cat", rclone.secrets),
+                    tool_stage(proc, scratch, "RESTORE"),
+                    expected,
+                    guard,
+                    compression.decoder(),
                 )
             except DjangoRcloneError:
                 scratch.restore_finished()
