@@ -24,8 +24,8 @@ A backup whose copy fails also sends ``db_backup_failed`` with ``stage="copy"`` 
 
 ``stage`` is one of the names in ``django_rclone.failures`` (``"prepare"``, ``"dump"``,
 ``"upload"``, ``"commit"``, ``"retention"``, ``"download"``, ``"verify"``, ``"restore"``,
-``"sync"``, ``"copy"``, ``"drill"``). The ``*_failed`` signals are sent just before the exception propagates; the exception
-is re-raised unchanged whatever the receivers do.
+``"sync"``, ``"copy"``, ``"drill"``). The ``*_failed`` signals are sent just before the exception
+propagates; the exception is re-raised unchanged whatever the receivers do.
 """
 
 from __future__ import annotations
