@@ -81,26 +81,33 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 # -- shared fixtures -------------------------------------------------------------------------------
 
 
+def _module_defaults(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """``DJANGO_RCLONE_DEFAULTS`` of the test's module: keys every fixture-made setting starts with
+    (``{"COMPRESSION": "none"}`` in modules whose tests read or alter the stored bytes)."""
+    return dict(getattr(request.module, "DJANGO_RCLONE_DEFAULTS", {}))
+
+
 @pytest.fixture
-def remote(tmp_path: Path) -> Iterator[Path]:
+def remote(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
     """A local-folder rclone remote, set as DJANGO_RCLONE['REMOTE'] for the test."""
     from django.test import override_settings
 
     folder = tmp_path / "remote"
     folder.mkdir()
-    with override_settings(DJANGO_RCLONE={"REMOTE": str(folder)}):
+    with override_settings(DJANGO_RCLONE={**_module_defaults(request), "REMOTE": str(folder)}):
         yield folder
 
 
 @pytest.fixture
-def rclone_settings(remote: Path) -> Iterator[Any]:
+def rclone_settings(remote: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
     """Change DJANGO_RCLONE keys for one test: ``rclone_settings(DB_CLEANUP_KEEP=2)``."""
     from django.test import override_settings
 
     stack: list[Any] = []
+    defaults = _module_defaults(request)
 
     def apply(**keys: Any) -> None:
-        override = override_settings(DJANGO_RCLONE={"REMOTE": str(remote), **keys})
+        override = override_settings(DJANGO_RCLONE={**defaults, "REMOTE": str(remote), **keys})
         override.enable()
         stack.append(override)
 

@@ -301,16 +301,25 @@ def test_decode_error_stops_the_consumer_before_end_of_input(
     assert not out.exists()
 
 
+def _move_with_manifest(obj: Path, target: Path) -> None:
+    """Rename a backup and its manifest, and the manifest's ``name`` with them (as someone renaming
+    both by hand would), so the codec check, not the ownership check, is what a restore meets."""
+    obj.rename(target)
+    manifest = Path(f"{obj}.manifest.json")
+    data = json.loads(manifest.read_text())
+    data["name"] = target.name
+    Path(f"{target}.manifest.json").write_text(json.dumps(data))
+    manifest.unlink()
+
+
 def test_codec_mismatch_between_manifest_and_extension_is_refused(sqlite_db: str, remote: Path) -> None:
     obj = _backup_then_change(remote)
     renamed = obj.with_name(obj.name.removesuffix(".zst") + ".gz")
-    obj.rename(renamed)
-    Path(f"{obj}.manifest.json").rename(f"{renamed}.manifest.json")
+    _move_with_manifest(obj, renamed)
     with pytest.raises(CommandError, match=r"is named '\.gz' but its manifest says it is compressed with 'zstd'"):
         restore("--input-path", renamed.name)
     stripped = obj.with_name(obj.name.removesuffix(".zst"))
-    renamed.rename(stripped)
-    Path(f"{renamed}.manifest.json").rename(f"{stripped}.manifest.json")
+    _move_with_manifest(renamed, stripped)
     with pytest.raises(CommandError, match="named without a codec extension but its manifest says"):
         restore("--input-path", stripped.name)
     with pytest.raises(CommandError, match="failed verification"):

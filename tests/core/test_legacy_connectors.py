@@ -30,6 +30,9 @@ SNAPSHOTS_PATHS = {
     "django_snapshots.DjangoDumpDataConnector": "django_rclone.db.django.DjangoDumpDataConnector",
 }
 
+#: These tests read or alter the stored bytes of a backup: store them uncompressed.
+DJANGO_RCLONE_DEFAULTS = {"COMPRESSION": "none"}
+
 
 @pytest.mark.parametrize(("old", "ours"), [*DBBACKUP_CONNECTORS.items(), *SNAPSHOTS_PATHS.items()])
 def test_old_connector_path_in_connectors_resolves_to_ours_with_a_warning(

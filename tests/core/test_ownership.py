@@ -34,6 +34,9 @@ from django_rclone.rclone import Rclone
 from tests.core.conftest import CONNECTOR, MANAGE, ROOT, marker, remote_files, start
 from tests.testapp.models import Author
 
+#: These tests read or alter the stored bytes of a backup: store them uncompressed.
+DJANGO_RCLONE_DEFAULTS = {"COMPRESSION": "none"}
+
 pytestmark = pytest.mark.usefixtures("no_stray_processes")
 
 Settings = Callable[..., None]

@@ -23,6 +23,9 @@ from tests.forge import MANIFEST_SUFFIX, forge, newest_object
 from tests.plugins.sqlite.test_roundtrip import populate, snapshot
 from tests.testapp.models import Author
 
+#: These tests read or alter the stored bytes of a backup: store them uncompressed.
+DJANGO_RCLONE_DEFAULTS = {"COMPRESSION": "none"}
+
 pytestmark = pytest.mark.usefixtures("no_stray_processes")
 
 KEY = "current-signing-key-0123456789-abcdefghij"

@@ -16,6 +16,9 @@ from django_rclone.exceptions import UnsafeBackup
 from tests.forge import newest_object
 from tests.standins.connector import StandinConnector
 
+#: These tests read or alter the stored bytes of a backup: store them uncompressed.
+DJANGO_RCLONE_DEFAULTS = {"COMPRESSION": "none"}
+
 pytestmark = pytest.mark.usefixtures("no_stray_processes")
 
 UNGUARDED = "tests.standins.connector.UnguardedStandinConnector"

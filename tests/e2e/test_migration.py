@@ -31,6 +31,7 @@ from django.core.management.base import CommandError
 from django.db import connections
 from django.test import override_settings
 
+from django_rclone import codecs
 from django_rclone.conf import get_settings
 from django_rclone.rclone import find_binary
 from tests.core.custom_connectors import SnapshotsStyleSqlite
@@ -148,10 +149,11 @@ def test_dbbackup_project_on_sqlite_follows_the_docs_to_a_verified_restore(
     after = tree(storage)
     assert {name: digest for name, digest in after.items() if name in before} == before  # nothing deleted
     new = sorted(set(after) - set(before))
-    assert len(new) == 2
-    assert new[0].startswith("db/default-")
-    assert new[1].endswith(".manifest.json")
-    assert b"never uploaded" not in (storage / new[0]).read_bytes()
+    assert len(new) == 4  # the backup and the restore's undo backup, each with its manifest
+    for name in new:
+        assert name.startswith("db/default-")
+        if not name.endswith(".manifest.json"):
+            assert b"never uploaded" not in _stored_dump(storage / name)
 
 
 @pytest.mark.postgres
@@ -211,7 +213,16 @@ def test_dbbackup_replica_override_reaches_pg_dump_after_migration(
     phase(DJANGO_RCLONE={**translated, "CONNECTORS": {}})
     call_command("dbrestore", "-d", "postgres", "--noinput", verbosity=0)
     assert snapshot(pg_db) == before
-    assert len([p for p in storage.rglob("*") if p.is_file()]) == 2  # the backup and its manifest
+    kinds = sorted(json.loads(p.read_text())["kind"] for p in storage.rglob("*.manifest.json"))
+    assert kinds == ["backup", "pre-restore"]  # the backup, and the undo backup the restore took first
+
+
+def _stored_dump(path: Path) -> bytes:
+    """A stored backup's dump bytes, decoded by its codec extension."""
+    decoder = codecs.parse(codecs.split_extension(path.name)[1]).decoder()
+    data = b"".join(bytes(piece) for piece in decoder.feed(path.read_bytes()))
+    decoder.finish()
+    return data
 
 
 # -- django-snapshots --------------------------------------------------------------------------
@@ -239,8 +250,9 @@ def test_snapshots_project_follows_the_docs_to_a_verified_restore(
     Author.objects.all().delete()
     call_command("dbrestore", "--noinput", verbosity=0)
     assert list(Author.objects.values_list("name", flat=True)) == ["Grace"]
-    [manifest] = (remote / "db").glob("*.manifest.json")
-    assert json.loads(manifest.read_text())["metadata"] == {"format": "sql", "by": "snapshots-style"}
+    manifests = [json.loads(p.read_text()) for p in (remote / "db").glob("*.manifest.json")]
+    [made] = [m for m in manifests if m["kind"] == "backup"]
+    assert made["metadata"] == {"format": "sql", "by": "snapshots-style"}
 
 
 # -- django-rclone 0.1.0 -----------------------------------------------------------------------

@@ -21,6 +21,9 @@ from django.core.management import CommandError, call_command
 from tests.core.conftest import fake_rclone, start, wait_for
 from tests.plugins.postgres.data import change, populate, snapshot
 
+#: These tests read or alter the stored bytes of a backup: store them uncompressed.
+DJANGO_RCLONE_DEFAULTS = {"COMPRESSION": "none"}
+
 __all__ = ["fake_rclone"]  # the fault-injecting rclone fixture of the core tests
 
 pytestmark = pytest.mark.usefixtures("no_stray_processes")

@@ -24,6 +24,9 @@ from django_rclone.exceptions import ConnectorNotFound
 from django_rclone.plugins import DISABLE_ENV, get_host, reset_host
 from django_rclone.resolution import resolve
 
+#: These tests read or alter the stored bytes of a backup: store them uncompressed.
+DJANGO_RCLONE_DEFAULTS = {"COMPRESSION": "none"}
+
 pytestmark = pytest.mark.usefixtures("no_stray_processes")
 
 if importlib.util.find_spec("django_rclone_example") is None:

@@ -345,7 +345,7 @@ def _check_compression(merged: Mapping[str, Any]) -> tuple[Compression, dict[str
             overrides[alias] = codecs.parse(value, threads)
         except ValueError as exc:
             raise _fail(
-                f"COMPRESSION_BY_DATABASE']['{alias}", str(exc), "see docs/configuration.md#compression"
+                f"COMPRESSION_BY_DATABASE']['{alias}']", str(exc), "see docs/configuration.md#compression"
             ) from None
     return default, overrides
 

@@ -21,6 +21,9 @@ from tests.plugins.mysql.test_roundtrip import ALIAS, populate, run_sql, snapsho
 from tests.servers.mariadb import DATABASE, LIVE_ONLY_USER, MariaDB
 from tests.testapp.models import Author, Note
 
+#: These tests read or alter the stored bytes of a backup: store them uncompressed.
+DJANGO_RCLONE_DEFAULTS = {"COMPRESSION": "none"}
+
 __all__ = ["fake_rclone"]  # the fault-injecting rclone fixture of the core tests
 
 pytestmark = [pytest.mark.mysql, pytest.mark.integration, pytest.mark.usefixtures("no_stray_processes")]

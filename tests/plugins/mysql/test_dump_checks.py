@@ -17,6 +17,9 @@ from tests.plugins.mysql.test_roundtrip import ALIAS, populate, snapshot
 from tests.servers.mariadb import DATABASE, MariaDB
 from tests.testapp.models import Author, Note
 
+#: These tests read or alter the stored bytes of a backup: store them uncompressed.
+DJANGO_RCLONE_DEFAULTS = {"COMPRESSION": "none"}
+
 pytestmark = [pytest.mark.mysql, pytest.mark.integration, pytest.mark.usefixtures("no_stray_processes")]
 
 STANDINS = Path(__file__).parents[2] / "standins"

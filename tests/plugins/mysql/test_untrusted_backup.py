@@ -21,6 +21,9 @@ from tests.forge import forge, insert_before
 from tests.plugins.mysql.test_roundtrip import ALIAS, populate, snapshot
 from tests.testapp.models import Author, Note
 
+#: These tests read or alter the stored bytes of a backup: store them uncompressed.
+DJANGO_RCLONE_DEFAULTS = {"COMPRESSION": "none"}
+
 pytestmark = [pytest.mark.mysql, pytest.mark.integration, pytest.mark.usefixtures("no_stray_processes")]
 
 

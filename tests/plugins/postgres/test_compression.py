@@ -88,8 +88,11 @@ def test_django_dbbackup_gzip_backup_without_manifest_restores(
     rclone_settings()  # zstd for new backups does not matter to an old one
     restore("--input-path", dbbackup_name)
     assert snapshot(pg_db) == before
-    listed = json.loads(_listing())
-    assert listed == []  # no manifest: not a committed backup, restorable only by name
+    listed = {row["name"]: row for row in json.loads(_listing())}
+    # Made elsewhere (no manifest): listed as unverified, never as a verified backup; beside it the
+    # undo backup the restore took first.
+    assert listed[dbbackup_name]["verified"] is False
+    assert [row["kind"] for name, row in listed.items() if name != dbbackup_name] == ["pre-restore"]
 
 
 def _listing() -> str:

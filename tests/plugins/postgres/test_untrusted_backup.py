@@ -23,6 +23,9 @@ from tests.forge import forge, insert_before
 from tests.plugins.postgres.data import change, populate, snapshot
 from tests.plugins.postgres.test_roundtrip import PG_SQL, backup, restore, use
 
+#: These tests read or alter the stored bytes of a backup: store them uncompressed.
+DJANGO_RCLONE_DEFAULTS = {"COMPRESSION": "none"}
+
 pytestmark = [pytest.mark.postgres, pytest.mark.integration, pytest.mark.usefixtures("no_stray_processes")]
 
 Settings = Callable[..., None]

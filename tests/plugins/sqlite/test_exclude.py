@@ -16,6 +16,9 @@ from django.db import connection
 
 from tests.testapp.models import Author, Note
 
+#: These tests read or alter the stored bytes of a backup: store them uncompressed.
+DJANGO_RCLONE_DEFAULTS = {"COMPRESSION": "none"}
+
 pytestmark = pytest.mark.usefixtures("no_stray_processes")
 
 NOTE = "testapp_note"

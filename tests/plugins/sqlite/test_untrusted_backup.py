@@ -18,6 +18,9 @@ from tests.forge import forge, insert_before, replace_line
 from tests.plugins.sqlite.test_roundtrip import populate, snapshot
 from tests.testapp.models import Author, Note
 
+#: These tests read or alter the stored bytes of a backup: store them uncompressed.
+DJANGO_RCLONE_DEFAULTS = {"COMPRESSION": "none"}
+
 pytestmark = pytest.mark.usefixtures("no_stray_processes")
 
 

@@ -292,6 +292,15 @@ class BaseConnector:
         """Versions of the tools this connector runs, recorded in the backup's manifest."""
         return {}
 
+    def database_exists(self) -> bool | None:
+        """Whether the database exists at all (``None``, the default: unknown).
+
+        ``dbrestore`` skips its undo backup, with a warning, when this is ``False``: restoring onto a
+        new machine has nothing to undo, and a backup of a missing database would fail and block
+        the restore. Must be quick and read-only.
+        """
+        return None
+
     def estimated_size(self) -> int | None:
         """The database's size in bytes as the engine reports it, or ``None`` (the default) when unknown.
 

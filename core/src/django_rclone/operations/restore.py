@@ -394,7 +394,11 @@ def restore(
             continue
         if not announced:  # once, however many remotes are tried
             pre_db_restore.send(sender=sender, database=database, connector=connector, path=name)
-            undo = _undo_backup(database, sender) if undo_backup else None
+            if undo_backup and connector.database_exists() is False:
+                undo = None  # a new machine: nothing to undo, and a backup of nothing would fail
+                warnings.append(f"no undo backup: database {database!r} does not exist yet")
+            else:
+                undo = _undo_backup(database, sender) if undo_backup else None
             announced = True
         for connection in connections.all(initialized_only=True):  # no backend import for unopened aliases
             if connection.alias == database:

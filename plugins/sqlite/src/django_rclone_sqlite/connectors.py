@@ -142,6 +142,13 @@ class SqliteConnector(CommandConnector):
             )
         return name
 
+    def database_exists(self) -> bool | None:
+        """Whether the database file exists (``None`` for in-memory and URI names)."""
+        name = self.name
+        if not name or name == ":memory:" or name.startswith("file:"):
+            return None
+        return os.path.isfile(name)
+
     def estimated_size(self) -> int | None:
         """The database file's size plus its write-ahead log, if any."""
         name = self.name
