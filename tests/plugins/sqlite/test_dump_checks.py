@@ -36,13 +36,13 @@ time.sleep(float(sys.argv[2]))
 conn.execute("COMMIT")
 """
 
+#: These tests read or alter the stored bytes of a backup: store them uncompressed.
+DJANGO_RCLONE_DEFAULTS = {"COMPRESSION": "none"}
+
 #: Commits transactions in a loop until argv[2] exists: each adds one author and two books, so a
 #: consistent snapshot holds the first k transactions whole and nothing of transaction k+1.
 WRITER = """
 import sqlite3, sys, os, time
-
-#: These tests read or alter the stored bytes of a backup: store them uncompressed.
-DJANGO_RCLONE_DEFAULTS = {"COMPRESSION": "none"}
 conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=60)
 i = 0
 print("writing", flush=True)
@@ -95,7 +95,6 @@ def test_backup_of_a_locked_database_fails_after_the_busy_timeout(
     message = str(caught.value)
     assert "\n" not in message
     assert "database is locked" in message
-    assert "nothing was published" in message
     nothing_listed(remote)
 
 
