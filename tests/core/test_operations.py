@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -241,7 +242,9 @@ def test_one_failing_alias_does_not_stop_the_others(
         pytest.raises(CommandError, match="1 of 3 database backups failed: stopped"),
     ):
         call_command("dbbackup", "--all", stdout=out, stderr=err)
-    assert "Backup of database 'stopped' failed: pg_dump" in err.getvalue()
+    # the first PostgreSQL client to try the stopped server names it (psql takes the snapshot the
+    # table counts and pg_dump share, then pg_dump)
+    assert re.search(r"Backup of database 'stopped' failed: (psql|pg_dump)\b.*", err.getvalue())
     assert out.getvalue().splitlines()[-1] == "Summary: 2 of 3 database(s) backed up; failed: stopped"
     assert [o.split("/")[1].split("-")[0] for o in data_objects(remote)] == ["default", "other"]
     assert [(n, k["database"], k["stage"]) for n, k in failures] == [("db_backup_failed", "stopped", "dump")]
