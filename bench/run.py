@@ -42,6 +42,7 @@ from typing import Any
 import pytest
 
 from bench import report
+from bench.rows import row as typical_row
 from django_rclone.names import MANIFEST_SUFFIX
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,24 +90,9 @@ def _fill(alias: str, mib: int, blob_share: float = 0.8) -> None:
         )
         for _ in range(blobs):
             cursor.execute("INSERT INTO bench_blob (data) VALUES (%s)", [os.urandom(MIB)])
-        words = [
-            "lorem",
-            "ipsum",
-            "dolor",
-            "sit",
-            "amet",
-            "consectetur",
-            "adipiscing",
-            "elit",
-            "sed",
-            "do",
-            "eiusmod",
-            "tempor",
-        ]
         batch = []
         for i in range(rows):
-            body = " ".join(words[(i + k) % len(words)] for k in range(20 + i % 40))
-            batch.append((f"User {i}", f"user{i}@example.com", f"2024-01-{1 + i % 28:02d}T12:{i % 60:02d}:00", body))
+            batch.append(typical_row(i))
             if len(batch) == 5000:
                 cursor.executemany("INSERT INTO bench_rows (name, email, created, body) VALUES (%s, %s, %s, %s)", batch)
                 batch = []

@@ -15,27 +15,17 @@ import time
 
 from django_rclone import codecs
 
-words = [
-    "lorem",
-    "ipsum",
-    "dolor",
-    "sit",
-    "amet",
-    "consectetur",
-    "adipiscing",
-    "elit",
-    "sed",
-    "do",
-    "eiusmod",
-    "tempor",
-]
+try:
+    from bench.rows import row
+except ImportError:  # run as a script: bench/ is on sys.path
+    from rows import row  # type: ignore[no-redef]
+
 rows = []
 i = 0
 size = 0
 while size < 50 << 20:
-    body = " ".join(words[(i + k) % len(words)] for k in range(20 + i % 40))
-    stamp = f"2024-01-{1 + i % 28:02d}T12:{i % 60:02d}:00"
-    values = f"({i}, 'User {i}', 'user{i}@example.com', '{stamp}', '{body}', '{os.urandom(16).hex()}')"
+    name, email, stamp, body = row(i)
+    values = f"({i}, '{name}', '{email}', '{stamp}', '{body}', '{os.urandom(16).hex()}')"
     line = "INSERT INTO bench_rows VALUES " + values + ";\n"  # noqa: S608 (text to compress, never run)
     rows.append(line)
     size += len(line)

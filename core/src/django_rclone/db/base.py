@@ -172,6 +172,23 @@ class BaseConnector:
         value = self.settings.get(key)
         return default if value is None else value
 
+    def seconds(self, key: str, default: float | None = None, *, zero_ok: bool = False) -> float | None:
+        """A duration option in seconds: ``None`` when unset (and no ``default``), else a number above 0
+        (0 or more with ``zero_ok``); anything else is ``ImproperlyConfigured`` naming the option."""
+        value = self.option(key, default)
+        if value is None or value == "":
+            return None
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = -1.0
+        if isinstance(value, bool) or not (seconds >= 0 if zero_ok else seconds > 0):
+            raise ImproperlyConfigured(
+                f"Connector option {key} for database {self.database!r} must be a number of seconds "
+                f"{'>= 0' if zero_ok else '> 0'}, got {value!r}."
+            )
+        return seconds
+
     def flag(self, key: str, default: bool) -> bool:
         """A boolean option; strings such as ``"false"``, ``"0"``, ``"no"`` or ``"off"`` count as false
         (settings read from the environment are strings)."""

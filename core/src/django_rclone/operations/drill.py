@@ -11,7 +11,6 @@ recorded row count (``metadata["table_counts"]`` in the manifest).
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -21,22 +20,23 @@ from django_rclone import names
 from django_rclone.conf import RcloneSettings, get_settings
 from django_rclone.db.base import BaseConnector, DrillNotSupported
 from django_rclone.exceptions import DjangoRcloneError, DrillFailed, IntegrityError
-from django_rclone.failures import DOWNLOAD, DRILL, PREPARE, RESTORE, reached, reports_failures
+from django_rclone.failures import DRILL, PREPARE, RESTORE, reached, reports_failures
 from django_rclone.interrupts import interruptible, shield
 from django_rclone.manifest import Manifest
 from django_rclone.operations.restore import (
     _compatibility_notes,
     _inspect,
     _signature_notes,
+    check_whole,
     select,
     stored_compression,
+    stream_into,
 )
-from django_rclone.pipeline import Expected, stream_digest, stream_restore
+from django_rclone.pipeline import Expected
 from django_rclone.plugins import get_host
 from django_rclone.rclone import Rclone, join
 from django_rclone.resolution import resolve
 from django_rclone.signals import db_drill_failed, post_db_drill, pre_db_drill, send_after
-from django_rclone.stages import rclone_stage, tool_stage
 
 #: Folder (inside ``DB_BACKUP_DIR``) holding the last drill result per alias. Its name can never
 #: parse as a backup name (no date), so listing, retention and orphan sweeps pass it by.
@@ -243,11 +243,7 @@ def _drill(database: str, *, input_path: str | None, sender: Any) -> DrillResult
             "refusing to drill"
         )
     if not scratch.restore_sandboxed():  # as dbrestore: a tool that could run commands gets checked bytes only
-        reached(DOWNLOAD)
-        with interruptible():
-            check = stream_digest(rclone_stage(rclone.cat(path), "cat", rclone.secrets), compression.decoder())
-        if (check.size, check.sha256) != (expected.size, expected.sha256):
-            raise IntegrityError(f"{name} does not match its manifest (checked before restoring); nothing was restored")
+        check_whole(rclone, path, name, expected, compression)
     pre_db_drill.send(sender=sender, database=database, connector=connector, path=name)
     clock = time.monotonic()
     reached(DRILL)
@@ -255,26 +251,7 @@ def _drill(database: str, *, input_path: str | None, sender: Any) -> DrillResult
         with interruptible():
             scratch.create_scratch()
             reached(RESTORE)
-            scratch.prepare_restore()
-            guard = scratch.restore_guard()
-            cat = rclone.cat(path)
-            try:
-                proc = host.restore(scratch, database, subprocess.PIPE)
-            except BaseException:
-                rclone_stage(cat, "cat", rclone.secrets).stop()
-                raise
-            try:
-                stream_restore(
-                    rclone_stage(cat, "cat", rclone.secrets),
-                    tool_stage(proc, scratch, "RESTORE"),
-                    expected,
-                    guard,
-                    compression.decoder(),
-                )
-            except DjangoRcloneError:
-                scratch.restore_finished()
-                raise
-            scratch.restore_finished()
+            stream_into(host, scratch, database, rclone, path, expected, compression)
             reached(DRILL)
             found = scratch.table_counts()
     finally:

@@ -13,7 +13,7 @@ from django.db import connections
 from django_rclone import catalog, codecs, copies, names, pings, progress, signing
 from django_rclone.codecs import Compression
 from django_rclone.conf import RcloneSettings, get_settings
-from django_rclone.db.base import database_settings
+from django_rclone.db.base import BaseConnector, database_settings
 from django_rclone.exceptions import (
     BackupNotFound,
     DjangoRcloneError,
@@ -29,7 +29,7 @@ from django_rclone.failures import DOWNLOAD, PREPARE, RESTORE, UNDO, reached, re
 from django_rclone.interrupts import interruptible, shield
 from django_rclone.manifest import KIND_PRE_RESTORE, Manifest
 from django_rclone.operations.backup import backup
-from django_rclone.pipeline import Expected, stream_digest, stream_restore
+from django_rclone.pipeline import Expected, StreamStats, stream_digest, stream_restore
 from django_rclone.plugins import PluginHost, get_host
 from django_rclone.rclone import Rclone
 from django_rclone.resolution import Resolution, resolve
@@ -379,14 +379,8 @@ def restore(
                 else:
                     warnings.append(f"{tool}, and this backup is restored without a checksum check")
             if (connector.verify_before_restore or not sandboxed) and expected is not None:
-                reached(DOWNLOAD)
                 progress.expect(size)
-                with interruptible():
-                    check = stream_digest(rclone_stage(rclone.cat(path), "cat", rclone.secrets), compression.decoder())
-                if (check.size, check.sha256) != (expected.size, expected.sha256):
-                    raise IntegrityError(
-                        f"{name} does not match its manifest (checked before restoring); nothing was restored"
-                    )
+                check_whole(rclone, path, name, expected, compression)
         except FALLBACK_ERRORS as exc:
             if last:
                 raise
@@ -408,26 +402,7 @@ def restore(
         progress.expect(size if size >= 0 else None)
         try:
             with interruptible():
-                connector.prepare_restore()
-                guard = connector.restore_guard()
-                cat = rclone.cat(path)
-                try:
-                    proc = host.restore(connector, database, subprocess.PIPE)
-                except BaseException:
-                    rclone_stage(cat, "cat", rclone.secrets).stop()
-                    raise
-                try:
-                    stats = stream_restore(
-                        rclone_stage(cat, "cat", rclone.secrets),
-                        tool_stage(proc, connector, "RESTORE"),
-                        expected,
-                        guard,
-                        compression.decoder(),
-                    )
-                except DjangoRcloneError:
-                    connector.restore_finished()  # its own error, if any, is the root cause
-                    raise
-                connector.restore_finished()
+                stats = stream_into(host, connector, database, rclone, path, expected, compression)
         except IntegrityError as exc:  # the tool never got the end of the stream: nothing committed
             if last:
                 raise
@@ -472,3 +447,49 @@ def _undo_backup(database: str, sender: Any) -> str:
             f"the undo backup of database {database!r} failed, so the restore did not start and nothing was "
             f"changed: {exc}. Fix that, or restore without an undo backup (--no-undo-backup, undo_backup=False)"
         ) from exc
+
+
+def check_whole(rclone: Rclone, path: str, name: str, expected: Expected, compression: Compression) -> None:
+    """Read the whole object through SHA-256 (and its codec) and compare it with the manifest, before
+    a restore tool that could act on what it reads receives a byte (``IntegrityError`` if it differs)."""
+    reached(DOWNLOAD)
+    with interruptible():
+        check = stream_digest(rclone_stage(rclone.cat(path), "cat", rclone.secrets), compression.decoder())
+    if (check.size, check.sha256) != (expected.size, expected.sha256):
+        raise IntegrityError(f"{name} does not match its manifest (checked before restoring); nothing was restored")
+
+
+def stream_into(
+    host: PluginHost,
+    connector: BaseConnector,
+    database: str,
+    rclone: Rclone,
+    path: str,
+    expected: Expected | None,
+    compression: Compression,
+) -> StreamStats:
+    """``connector.prepare_restore()``, then ``rclone cat`` -> decoder -> restore guard -> the
+    connector's restore tool, holding back the end until the stream is verified; then
+    ``connector.restore_finished()``, which also runs after a failure (its own error, if any, is the
+    root cause). ``dbrestore`` and restore drills both restore through here."""
+    connector.prepare_restore()
+    guard = connector.restore_guard()
+    cat = rclone.cat(path)
+    try:
+        proc = host.restore(connector, database, subprocess.PIPE)
+    except BaseException:
+        rclone_stage(cat, "cat", rclone.secrets).stop()
+        raise
+    try:
+        stats = stream_restore(
+            rclone_stage(cat, "cat", rclone.secrets),
+            tool_stage(proc, connector, "RESTORE"),
+            expected,
+            guard,
+            compression.decoder(),
+        )
+    except DjangoRcloneError:
+        connector.restore_finished()
+        raise
+    connector.restore_finished()
+    return stats

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
 from django_rclone import catalog, names, progress, signing
+from django_rclone.catalog import BackupEntry
 from django_rclone.conf import get_settings
 from django_rclone.exceptions import DjangoRcloneError
 from django_rclone.interrupts import interruptible
@@ -90,22 +91,31 @@ def verify_backup(name: str, max_age_hours: float | None = None, *, decode: bool
     )
 
 
+def _newest(database: str | None) -> tuple[list[BackupEntry], dict[str, str], VerifyResult | None]:
+    """The committed backups (of ``database``, or all), the newest ordinary one per alias, and the
+    failed result to report instead when ``database`` has none (an undo backup is no evidence that
+    backups still run)."""
+    conf = get_settings()
+    entries = catalog.committed(conf, Rclone.from_settings(conf), database, with_manifests=True)
+    if database is not None and not entries:
+        return entries, {}, VerifyResult("", database, False, f"no backups of database {database!r}")
+    newest: dict[str, str] = {}
+    for entry in entries:  # newest first
+        if entry.kind != KIND_PRE_RESTORE:
+            newest.setdefault(entry.database, entry.name)
+    if database is not None and not newest:
+        problem = f"no backups of database {database!r} except pre-restore undo backups"
+        return entries, newest, VerifyResult("", database, False, problem)
+    return entries, newest, None
+
+
 def verify_latest(
     database: str | None = None, max_age_hours: float | None = None, *, decode: bool = False
 ) -> list[VerifyResult]:
     """Verify the newest committed backup of ``database``, or of every alias found on the remote."""
-    conf = get_settings()
-    entries = catalog.committed(conf, Rclone.from_settings(conf), database, with_manifests=True)
-    if database is not None and not entries:
-        return [VerifyResult("", database, False, f"no backups of database {database!r}")]
-    newest: dict[str, str] = {}
-    for entry in entries:  # newest first; an undo backup is no evidence that backups still run
-        if entry.kind != KIND_PRE_RESTORE:
-            newest.setdefault(entry.database, entry.name)
-    if database is not None and not newest:
-        return [
-            VerifyResult("", database, False, f"no backups of database {database!r} except pre-restore undo backups")
-        ]
+    _, newest, missing = _newest(database)
+    if missing is not None:
+        return [missing]
     return [verify_backup(name, max_age_hours, decode=decode) for name in newest.values()]
 
 
@@ -148,18 +158,9 @@ def verify_sample(
 
     Run daily, every backup is re-read at least once every ``sample_period(percent)`` days.
     """
-    conf = get_settings()
-    entries = catalog.committed(conf, Rclone.from_settings(conf), database, with_manifests=True)
-    if database is not None and not entries:
-        return [VerifyResult("", database, False, f"no backups of database {database!r}")]
-    newest: dict[str, str] = {}
-    for entry in entries:  # newest first; an undo backup is no evidence that backups still run
-        if entry.kind != KIND_PRE_RESTORE:
-            newest.setdefault(entry.database, entry.name)
-    if database is not None and not newest:
-        return [
-            VerifyResult("", database, False, f"no backups of database {database!r} except pre-restore undo backups")
-        ]
+    entries, newest, missing = _newest(database)
+    if missing is not None:
+        return [missing]
     results = [verify_backup(name, max_age_hours, decode=decode) for name in newest.values()]
     for name in sampled([e.name for e in entries], percent, day):
         if name not in newest.values():

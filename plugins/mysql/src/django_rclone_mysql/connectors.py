@@ -198,18 +198,9 @@ class MysqlDumpConnector(CommandConnector):
 
     def statement_time_args(self) -> list[str]:
         """``--max-statement-time=N`` from ``MAX_STATEMENT_TIME`` (MariaDB's dump tool has it, MySQL's not)."""
-        value = self.option("MAX_STATEMENT_TIME")
-        if value in (None, ""):
+        seconds = self.seconds("MAX_STATEMENT_TIME")
+        if seconds is None:
             return []
-        try:
-            seconds = float(value)
-        except (TypeError, ValueError):
-            seconds = -1.0
-        if isinstance(value, bool) or not seconds > 0:
-            raise ImproperlyConfigured(
-                f"Connector option MAX_STATEMENT_TIME for database {self.database!r} must be a number of seconds "
-                f"> 0, got {value!r}."
-            )
         if self.flavor("DUMP") != "mariadb":
             raise ImproperlyConfigured(
                 f"Connector option MAX_STATEMENT_TIME for database {self.database!r} needs MariaDB's dump tool "

@@ -184,19 +184,8 @@ class PostgresCommandConnector(CommandConnector):
 
     def lock_wait_args(self) -> list[str]:
         """``--lock-wait-timeout=MS`` from ``LOCK_WAIT_TIMEOUT`` (seconds), or nothing."""
-        value = self.option("LOCK_WAIT_TIMEOUT")
-        if value is None or value == "":
-            return []
-        try:
-            seconds = float(value)
-        except (TypeError, ValueError):
-            seconds = -1.0
-        if isinstance(value, bool) or not seconds > 0:
-            raise ImproperlyConfigured(
-                f"Connector option LOCK_WAIT_TIMEOUT for database {self.database!r} must be a number of seconds "
-                f"> 0, got {value!r}."
-            )
-        return [f"--lock-wait-timeout={max(1, round(seconds * 1000))}"]
+        seconds = self.seconds("LOCK_WAIT_TIMEOUT")
+        return [] if seconds is None else [f"--lock-wait-timeout={max(1, round(seconds * 1000))}"]
 
     def check_dump(self, sample: StreamSample) -> None:
         """The output must be complete for its format (see ``dumpcheck``): ``pg_restore`` reads a

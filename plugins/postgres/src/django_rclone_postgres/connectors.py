@@ -19,25 +19,28 @@ from django_rclone.db.base import RestoreGuard
 from django_rclone_postgres.base import PostgresCommandConnector
 from django_rclone_postgres.restrict import PsqlRestrictGuard, has_restrict
 
+#: Per-alias options both PostgreSQL connectors read (``BaseConnector.known_options``).
+OPTIONS = frozenset(
+    {
+        "ADMIN_USER",
+        "ADMIN_PASSWORD",
+        "PSQL_CMD",
+        "SCHEMAS",
+        "DROP",
+        "IF_EXISTS",
+        "SINGLE_TRANSACTION",
+        "OWNED_EXTENSIONS_ONLY",
+        "COUNT_ROWS",
+        "COMPRESSION",
+    }
+)
+
 
 class PgDumpConnector(PostgresCommandConnector):
     """``pg_dump --format=custom`` for backups, ``pg_restore`` for restores (extension ``dump``)."""
 
     extension = "dump"
-    known_options = frozenset(
-        {
-            "ADMIN_USER",
-            "ADMIN_PASSWORD",
-            "PSQL_CMD",
-            "SCHEMAS",
-            "DROP",
-            "IF_EXISTS",
-            "SINGLE_TRANSACTION",
-            "OWNED_EXTENSIONS_ONLY",
-            "COUNT_ROWS",
-            "COMPRESSION",
-        }
-    )
+    known_options = OPTIONS
     dump_cmd = "pg_dump"
     restore_cmd = "pg_restore"
     #: pg_restore sends an archive's SQL to the server over libpq; it has no client-side commands
@@ -89,20 +92,7 @@ class PgDumpSqlConnector(PostgresCommandConnector):
     """
 
     extension = "sql"
-    known_options = frozenset(
-        {
-            "ADMIN_USER",
-            "ADMIN_PASSWORD",
-            "PSQL_CMD",
-            "SCHEMAS",
-            "DROP",
-            "IF_EXISTS",
-            "SINGLE_TRANSACTION",
-            "OWNED_EXTENSIONS_ONLY",
-            "COUNT_ROWS",
-            "COMPRESSION",
-        }
-    )
+    known_options = OPTIONS
     dump_cmd = "pg_dump"
     restore_cmd = "psql"
     #: No ``DROP`` for one restore: the drops are written into a plain dump when it is made, so

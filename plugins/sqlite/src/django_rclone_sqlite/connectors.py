@@ -165,17 +165,8 @@ class SqliteConnector(CommandConnector):
     def busy_timeout(self) -> float:
         """``BUSY_TIMEOUT`` in seconds (default 30): how long a dump waits while another connection
         holds a lock that keeps it from reading, before the backup fails."""
-        value = self.option("BUSY_TIMEOUT", DEFAULT_BUSY_TIMEOUT)
-        try:
-            seconds = float(value)
-        except (TypeError, ValueError):
-            seconds = -1.0
-        if isinstance(value, bool) or not seconds >= 0:
-            raise ImproperlyConfigured(
-                f"Connector option BUSY_TIMEOUT for database {self.database!r} must be a number of seconds >= 0, "
-                f"got {value!r}."
-            )
-        return seconds
+        seconds = self.seconds("BUSY_TIMEOUT", DEFAULT_BUSY_TIMEOUT, zero_ok=True)
+        return DEFAULT_BUSY_TIMEOUT if seconds is None else seconds
 
     def _extensions(self) -> list[str]:
         if self.engine in SPATIALITE_ENGINES:
@@ -184,7 +175,6 @@ class SqliteConnector(CommandConnector):
 
     def excluded(self) -> list[str]:
         """The ``EXCLUDE`` table names, checked (a bare string would be split into letters)."""
-        from django.core.exceptions import ImproperlyConfigured
 
         value = self.option("EXCLUDE") or []
         if isinstance(value, str) or not all(isinstance(name, str) and name for name in value):
