@@ -38,6 +38,9 @@ class Command(RcloneCommand):
                 f"sha256 {item.sha256[:16]}...)"
             )
         if not write:
-            self.info("Dry run: nothing was written; run again with --write to commit these manifests.")
+            self.info(
+                "Dry run: nothing was written; run again with --write to commit these manifests. Adopt only "
+                "files you know you made: a manifest (signed, with SIGNING_KEY) vouches for their bytes."
+            )
         if failed:
             raise CommandError(f"{failed} of {len(found)} backup(s) could not be adopted (see above)")
