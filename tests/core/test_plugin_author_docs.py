@@ -6,10 +6,15 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import sys
 from pathlib import Path
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the backport (a test dependency there)
+    import tomli as tomllib
+
 import pytest
-import tomllib
 
 import django_rclone
 from django_rclone.exceptions import ConnectorNotFound
