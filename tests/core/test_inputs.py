@@ -491,6 +491,7 @@ FUZZ: dict[str, list[Any]] = {
         [{"REMOTE": "x:y", "DB_CLEANUP_KEEP": 0}],
         ["x:\n"],
     ],
+    "GPG": ["gpg", [], {"HOMEDIR": "/x"}, {"HOME": ""}, {"BINARY": 3}, {"PASSPHRASE": "a\nb"}, {1: "x"}],
     "NO_SUCH_KEY": [1],
 }
 CASES = [(key, value) for key, values in FUZZ.items() for value in values]

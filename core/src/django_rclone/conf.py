@@ -19,8 +19,9 @@ from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
-from django_rclone import codecs, secrecy
+from django_rclone import codecs, gpg, secrecy
 from django_rclone.codecs import Compression
+from django_rclone.gpg import GpgSettings
 from django_rclone.pings import PingTargets, parse_ping_urls, parse_timeout
 from django_rclone.retention_policy import RetentionSettings, parse_retention
 
@@ -57,6 +58,8 @@ DEFAULTS: dict[str, Any] = {
     # Further remotes every committed backup is copied to (see copies.py): "remote:path" strings or
     # {"REMOTE": ..., "DB_RETENTION": ..., "DB_CLEANUP_KEEP": ...} dicts.
     "COPIES": [],
+    # Decrypting django-dbbackup's .gpg files on restore (see gpg.py): {"BINARY", "HOME", "PASSPHRASE"}.
+    "GPG": None,
 }
 
 TEMPLATE_FIELDS = frozenset({"database", "datetime", "ext", "servername"})
@@ -126,6 +129,7 @@ class RcloneSettings:
         return self.compression_by_database.get(database, self.compression)
 
     copies: tuple[CopyRemote, ...] = ()
+    gpg: GpgSettings = field(default_factory=GpgSettings)
 
     def for_copy(self, copy: CopyRemote) -> RcloneSettings:
         """These settings with the copy's remote as ``remote`` (and its retention, if it has its own),
@@ -303,6 +307,17 @@ def _check_signing_key(value: Any) -> tuple[str, ...]:
     return tuple(keys)
 
 
+def _check_gpg(value: Any) -> GpgSettings:
+    try:
+        return gpg.parse(value)
+    except ValueError as exc:
+        raise _fail(
+            "GPG",
+            str(exc),
+            'use None, or a dict such as {"HOME": "/path/to/gnupg-home", "PASSPHRASE": os.environ["GPG_PASSPHRASE"]}',
+        ) from None
+
+
 def _check_keep_days(value: Any) -> float:
     """``PRE_RESTORE_KEEP_DAYS``: a number of days, 0 or more (0: removed by the next cleanup)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
@@ -415,6 +430,7 @@ def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
     date_format = _check_date_format(merged["DB_DATE_FORMAT"])
     _check_names(template, date_format, list(getattr(django_settings, "DATABASES", {})))
     compression, compression_by_database = _check_compression(merged)
+    gpg_settings = _check_gpg(merged["GPG"])
     base_env = {**env, **hidden_flags.env, **hidden_remote.env}
     copies, copies_env, copies_secrets = _check_copies(
         merged["COPIES"], (remote, hidden_remote.remote), base_env, (db_dir, media_dir)
@@ -438,13 +454,15 @@ def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
         ping_urls=parse_ping_urls(merged["PING_URLS"]),
         ping_timeout=parse_timeout(merged["PING_TIMEOUT"]),
         remote_display=secrecy.redact_remote(remote),
-        secrets=(*hidden_flags.secrets, *hidden_remote.secrets, *_env_secrets(env), *copies_secrets),
+        secrets=(*hidden_flags.secrets, *hidden_remote.secrets, *_env_secrets(env), *copies_secrets)
+        + ((gpg_settings.passphrase,) if gpg_settings.passphrase else ()),
         signing_keys=_check_signing_key(merged["SIGNING_KEY"]),
         pre_restore_keep_days=_check_keep_days(merged["PRE_RESTORE_KEEP_DAYS"]),
         lock_timeout=_check_lock_timeout(merged["LOCK_TIMEOUT"]),
         compression=compression,
         compression_by_database=compression_by_database,
         copies=copies,
+        gpg=gpg_settings,
     )
 
 

@@ -89,6 +89,9 @@ class Stage:
     stopped_by_us: bool = False
     drain: _Drain | None = None
     stdout_drain: _Drain | None = None
+    #: Processes feeding this one's stdin (``rclone cat`` before ``gpg --decrypt``): supervised,
+    #: stopped and checked with it. Their stdout belongs to this stage, never to the pipeline.
+    upstream: tuple[Stage, ...] = ()
 
     def start_drain(self, wired: str) -> None:
         """Drain stderr, and tend the pipe the pipeline does not use (``wired`` is the one it does).
@@ -118,7 +121,12 @@ class Stage:
                 drain.join(timeout=STOP_TIMEOUT)
 
     def stop(self) -> None:
-        """Terminate (then kill) the process and its session, and reap it."""
+        """Terminate (then kill) the process and its session, and reap it; then its upstream."""
+        self._stop_one()
+        for stage in self.upstream:
+            stage.stop()
+
+    def _stop_one(self) -> None:
         if self.proc.poll() is not None:
             return
         self.stopped_by_us = True
@@ -128,6 +136,20 @@ class Stage:
         except subprocess.TimeoutExpired:
             _signal(self.proc, signal.SIGKILL)
             self.proc.wait()
+
+    def finish_producer(self) -> PipelineError | None:
+        """After end of stream: reap this producer and its upstream, and return the failure that
+        explains the outcome (``None`` if all exited 0). An upstream failure comes first, since its
+        truncated output is what makes the next process fail, unless it was only killed by SIGPIPE
+        because the next process had already stopped reading."""
+        self.proc.wait()
+        _close(self.proc.stdout)
+        failures = []
+        for stage in (*self.upstream, self):
+            code = stage.proc.wait()
+            if code != 0 and not (stage is not self and code == -signal.SIGPIPE):
+                failures.append(stage.failure())
+        return failures[0] if failures else None
 
     def failure(self, reason: str = "") -> PipelineError:
         code = self.proc.returncode
@@ -162,6 +184,8 @@ def _supervised(wiring: list[tuple[Stage, str]]) -> Iterator[None]:
     """Drain every pipe of every stage the pipeline does not wire itself (``wiring`` names the one
     end per stage it does: ``"stdout"`` or ``"stdin"``); on any exception stop and reap them all,
     then re-raise."""
+    upstream = [(up, "stdout") for stage, _ in wiring for up in stage.upstream]
+    wiring = [*wiring, *upstream]
     stages = [stage for stage, _ in wiring]
     for stage, wired in wiring:
         stage.start_drain(wired)
@@ -324,20 +348,16 @@ def stream_restore(
             _close(producer.proc.stdout)
             producer.stop()
             raise consumer.failure("" if consumer.proc.returncode else "stopped reading its input") from None
-        producer.proc.wait()
-        _close(producer.proc.stdout)
-        if producer.proc.returncode != 0:
-            error: Exception = producer.failure()
-        elif expected is not None and (size != expected.size or hasher.hexdigest() != expected.sha256):
+        error: Exception | None = producer.finish_producer()
+        if error is None and expected is not None and (size != expected.size or hasher.hexdigest() != expected.sha256):
             error = IntegrityError(
                 f"backup does not match its manifest: got {size} bytes with sha256 {hasher.hexdigest()}, "
                 f"expected {expected.size} bytes with sha256 {expected.sha256}; the restore was stopped "
                 "before the database tool received the end of the stream"
             )
-        else:
+        if error is None:
             try:
                 decoder.finish()
-                error = None  # type: ignore[assignment]
             except IntegrityError as exc:
                 error = exc
         if error is not None:
@@ -383,10 +403,9 @@ def stream_digest(producer: Stage, decoder: Decoder | None = None) -> StreamStat
             if decoder is not None:
                 for _ in decoder.feed(view[:n]):
                     pass
-        producer.proc.wait()
-        _close(producer.proc.stdout)
-        if producer.proc.returncode != 0:
-            raise producer.failure()
+        failure = producer.finish_producer()
+        if failure is not None:
+            raise failure
         if decoder is not None:
             decoder.finish()
     return StreamStats(size=size, sha256=hasher.hexdigest(), uncompressed_size=decoder.size if decoder else size)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from django_rclone import __version__, catalog, codecs, names, signing
+from django_rclone import __version__, catalog, codecs, gpg, names, signing
 from django_rclone.conf import RcloneSettings, get_settings
 from django_rclone.exceptions import DjangoRcloneError
 from django_rclone.interrupts import interruptible
@@ -60,6 +60,11 @@ def adopt(database: str | None = None, *, only: list[str] | None = None, write: 
         resolution = resolve(entry.database, host)
         extension = host.extension(resolution.connector, entry.database)
         try:
+            if gpg.is_encrypted(entry.name):
+                raise DjangoRcloneError(
+                    "it is encrypted with GPG (django-dbbackup's --encrypt), and a manifest would vouch for bytes "
+                    "only gpg can read; restore it by name (dbrestore -i), then take a new backup"
+                )
             compression = stored_compression(conf, entry.name, None, extension)
             parsed = names.parse(conf, entry.name, entry.database)
             own = codecs.split_extension(parsed.ext if parsed else entry.name)[0]

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import connections
 
-from django_rclone import catalog, codecs, copies, names, pings, progress, signing
+from django_rclone import catalog, codecs, copies, gpg, names, pings, progress, signing
 from django_rclone.codecs import Compression
 from django_rclone.conf import RcloneSettings, get_settings
 from django_rclone.db.base import BaseConnector, database_settings
@@ -29,7 +29,7 @@ from django_rclone.failures import DOWNLOAD, PREPARE, RESTORE, UNDO, reached, re
 from django_rclone.interrupts import interruptible, shield
 from django_rclone.manifest import KIND_PRE_RESTORE, Manifest
 from django_rclone.operations.backup import backup
-from django_rclone.pipeline import Expected, StreamStats, stream_digest, stream_restore
+from django_rclone.pipeline import Expected, Stage, StreamStats, stream_digest, stream_restore
 from django_rclone.plugins import PluginHost, get_host
 from django_rclone.rclone import Rclone
 from django_rclone.resolution import Resolution, resolve
@@ -147,7 +147,7 @@ def mismatches(resolution: Resolution, name: str, manifest: Manifest | None, ext
     database = resolution.database
     if manifest is None:
         parsed = names.parse(get_settings(), name)
-        full = parsed.ext if parsed else name
+        full = gpg.strip(parsed.ext if parsed else name)
         if full == extension or full.endswith("." + extension):
             return []
         ext = codecs.split_extension(full)[0]  # without the stage's .zst / .gz
@@ -243,8 +243,14 @@ def stored_compression(
     would feed garbage to the restore tool.
     """
     parsed = names.parse(conf, name)
-    ext = parsed.ext if parsed else name
+    ext = gpg.strip(parsed.ext if parsed else name)
     by_name = codecs.split_extension(ext)[1]
+    if manifest is not None and gpg.is_encrypted(name):
+        raise IncompatibleBackup(
+            f"{name} is named as a GPG file (django-dbbackup's encryption) but has a manifest, which "
+            "django-rclone never writes for one (adoptbackups skips them); refusing to guess which is wrong, "
+            "nothing was restored"
+        )
     if manifest is None:
         if connector_extension and (ext == connector_extension or ext.endswith("." + connector_extension)):
             return codecs.NO_COMPRESSION
@@ -449,12 +455,22 @@ def _undo_backup(database: str, sender: Any) -> str:
         ) from exc
 
 
+def open_stored(rclone: Rclone, path: str) -> Stage:
+    """``rclone cat path``, and for a django-dbbackup ``.gpg`` file ``gpg --decrypt`` after it (see
+    gpg.py): the returned stage's stdout is the stored stream the codec stage decodes."""
+    cat = rclone_stage(rclone.cat(path), "cat", rclone.secrets)
+    if not gpg.is_encrypted(path):
+        return cat
+    conf = get_settings()
+    return gpg.decrypt(conf.gpg, cat, conf.secrets)
+
+
 def check_whole(rclone: Rclone, path: str, name: str, expected: Expected, compression: Compression) -> None:
     """Read the whole object through SHA-256 (and its codec) and compare it with the manifest, before
     a restore tool that could act on what it reads receives a byte (``IntegrityError`` if it differs)."""
     reached(DOWNLOAD)
     with interruptible():
-        check = stream_digest(rclone_stage(rclone.cat(path), "cat", rclone.secrets), compression.decoder())
+        check = stream_digest(open_stored(rclone, path), compression.decoder())
     if (check.size, check.sha256) != (expected.size, expected.sha256):
         raise IntegrityError(f"{name} does not match its manifest (checked before restoring); nothing was restored")
 
@@ -474,15 +490,15 @@ def stream_into(
     root cause). ``dbrestore`` and restore drills both restore through here."""
     connector.prepare_restore()
     guard = connector.restore_guard()
-    cat = rclone.cat(path)
+    stored = open_stored(rclone, path)
     try:
         proc = host.restore(connector, database, subprocess.PIPE)
     except BaseException:
-        rclone_stage(cat, "cat", rclone.secrets).stop()
+        stored.stop()
         raise
     try:
         stats = stream_restore(
-            rclone_stage(cat, "cat", rclone.secrets),
+            stored,
             tool_stage(proc, connector, "RESTORE"),
             expected,
             guard,
