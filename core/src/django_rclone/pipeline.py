@@ -95,7 +95,7 @@ class _Drain(threading.Thread):
         self._line += data
         *lines, rest = self._line.split(b"\n")
         if len(rest) > KEPT_LINES_LIMIT:  # a line this long cannot be read whole: say so
-            rest, self.kept_all = b"", False
+            rest, self.kept_all = bytearray(), False
         self._line = bytearray(rest)
         for raw in lines:
             line = raw.decode(errors="replace").rstrip("\r")

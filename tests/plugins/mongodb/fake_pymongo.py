@@ -38,7 +38,7 @@ class Database:
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def list_collection_names(self, filter: dict[str, Any] | None = None) -> list[str]:  # noqa: A002 (pymongo's name)
+    def list_collection_names(self, filter: dict[str, Any] | None = None) -> list[str]:
         _note(call="list_collections", database=self.name, filter=filter)
         return list(_state().get(self.name, {}))
 

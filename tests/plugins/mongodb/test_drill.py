@@ -39,7 +39,9 @@ def scratch_of(tools: StandinTools) -> str:
     return targets[0].removesuffix(".*")
 
 
-def test_backup_records_the_document_counts_mongodump_logged(mongo_alias: Configure, standin_tools: StandinTools) -> None:
+def test_backup_records_the_document_counts_mongodump_logged(
+    mongo_alias: Configure, standin_tools: StandinTools
+) -> None:
     mongo_alias(**SERVER)
     standin_tools.configure(collections=COLLECTIONS, noise=2 * STDERR_TAIL)  # the counts leave the stderr tail
     result = backup(ALIAS)
@@ -49,7 +51,7 @@ def test_backup_records_the_document_counts_mongodump_logged(mongo_alias: Config
 def test_backup_without_count_lines_records_no_counts(mongo_alias: Configure, standin_tools: StandinTools) -> None:
     mongo_alias()
     standin_tools.configure(collections={})
-    assert backup(ALIAS).manifest.metadata == {"table_counts": {}}
+    assert backup(ALIAS).manifest.metadata == {}
     mongo_alias(options={"COUNT_ROWS": False})
     standin_tools.configure(collections=COLLECTIONS)
     assert backup(ALIAS).manifest.metadata == {}
@@ -63,6 +65,21 @@ def test_repeated_count_lines_record_no_counts(mongo_alias: Configure) -> None:
     assert connector.read_counts([line, "x\tdone dumping other.orders (9 documents)"]) == {"orders": 3}
     assert connector.read_counts([line, line]) is None
     assert connector.read_counts(None) is None
+    assert connector.read_counts([]) is None
+
+
+def test_drill_of_a_backup_without_counts_warns(
+    mongo_alias: Configure, standin_tools: StandinTools, fake_pymongo: StandinTools
+) -> None:
+    mongo_alias(options={"DUMP_SUFFIX": "--quiet"})
+    standin_tools.configure(collections={})  # what --quiet does to the count lines
+    backup(ALIAS)
+    standin_tools.configure(collections=COLLECTIONS)
+    result = drill(ALIAS)
+    assert result.passed
+    assert result.recorded is None
+    assert any("recorded no table counts" in w for w in result.warnings)
+    assert standin_tools.databases() == {}
 
 
 def test_drill_passes_restores_into_a_scratch_database_and_drops_it(
@@ -76,14 +93,17 @@ def test_drill_passes_restores_into_a_scratch_database_and_drops_it(
     assert result.passed, result.report()
     assert result.recorded == result.found == COLLECTIONS
     scratch = scratch_of(standin_tools)
-    assert scratch.startswith("shop_drill_") and len(scratch) == len("shop_drill_") + 8
+    assert scratch.startswith("shop_drill_")
+    assert len(scratch) == len("shop_drill_") + 8
     assert result.scratch == scratch
     argv = standin_tools.record("restore")["argv"]
-    assert "--nsFrom=shop.*" in argv and "--nsInclude=shop.*" in argv
+    assert "--nsFrom=shop.*" in argv
+    assert "--nsInclude=shop.*" in argv
     assert drops(standin_tools) == [scratch]
     assert standin_tools.databases() == {}, "the scratch database outlived the drill"
     clients = [call["kwargs"] for call in standin_tools.calls() if call["call"] == "client"]
-    assert clients and all(c["password"] == PASSWORD and c["authSource"] == "admin" for c in clients)
+    assert clients
+    assert all(c["password"] == PASSWORD and c["authSource"] == "admin" for c in clients)
     assert all(c["host"] == ["db.internal"] and c["port"] == 27018 for c in clients)
     assert_secret_hidden(watcher, PASSWORD)
 
@@ -180,13 +200,17 @@ def test_uri_host_goes_to_pymongo_in_process(mongo_alias: Configure, fake_pymong
     connector = resolve(ALIAS).connector
     assert isinstance(connector, MongoDumpConnector)
     kwargs = connector.client_arguments()
-    assert kwargs["host"] == uri and "port" not in kwargs
-    assert kwargs["tls"] is True and kwargs["authSource"] == "admin" and "AUTH_SOURCE" not in kwargs
+    assert kwargs["host"] == uri
+    assert "port" not in kwargs
+    assert kwargs["tls"] is True
+    assert kwargs["authSource"] == "admin"
+    assert "AUTH_SOURCE" not in kwargs
     mongo_alias(HOST="rs0/db1:27017,db2:27017")
     connector = resolve(ALIAS).connector
     assert isinstance(connector, MongoDumpConnector)
     kwargs = connector.client_arguments()
-    assert kwargs["host"] == ["db1:27017", "db2:27017"] and kwargs["replicaSet"] == "rs0"
+    assert kwargs["host"] == ["db1:27017", "db2:27017"]
+    assert kwargs["replicaSet"] == "rs0"
 
 
 class _nothing:

@@ -256,7 +256,8 @@ class MongoDumpConnector(CommandConnector):
 
     def read_counts(self, lines: list[str] | None) -> dict[str, int] | None:
         """The document count of every collection of this database in mongodump's ``done dumping``
-        lines; ``None`` when they are not all there (some lines dropped) or one is repeated."""
+        lines; ``None`` when there are none (``--quiet``, or an empty database: nothing to compare
+        either way, and a drill says so), when some were dropped, or when one is repeated."""
         if lines is None:
             return None
         prefix = f"{self.database_name}."
@@ -271,7 +272,7 @@ class MongoDumpConnector(CommandConnector):
             if collection in counts:
                 return None
             counts[collection] = int(found["count"])
-        return counts
+        return counts or None
 
     def check_dump(self, sample: StreamSample) -> None:
         """Check the archive (``_check_archive()``), then read the document counts (``COUNT_ROWS``)."""
