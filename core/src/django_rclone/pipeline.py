@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 
 CHUNK_SIZE = 1 << 20
 STDERR_TAIL = 64 * 1024
+#: At most this many bytes of stderr lines matching a stage's ``keep`` pattern are kept; past it the
+#: drain stops keeping them and says so (``_Drain.kept_all``).
+KEPT_LINES_LIMIT = 16 * 1024 * 1024
 STOP_TIMEOUT = 5.0
 _F_SETPIPE_SZ = 1031  # Linux fcntl; larger pipes mean fewer wake-ups per GiB
 
@@ -54,12 +58,19 @@ class Expected:
 
 
 class _Drain(threading.Thread):
-    """Reads one of a process's output pipes to EOF, keeping its last ``STDERR_TAIL`` bytes."""
+    """Reads one of a process's output pipes to EOF, keeping its last ``STDERR_TAIL`` bytes, and
+    every whole line matching ``keep`` (up to ``KEPT_LINES_LIMIT`` bytes of them)."""
 
-    def __init__(self, stream: IO[bytes] | None) -> None:
+    def __init__(self, stream: IO[bytes] | None, keep: re.Pattern[str] | None = None) -> None:
         super().__init__(daemon=True)
         self.stream = stream
         self.tail = bytearray()
+        self.keep = keep
+        self.kept: list[str] = []
+        #: ``False`` once a matching line could not be kept (over the limit): ``kept`` is partial.
+        self.kept_all = True
+        self._line = bytearray()
+        self._kept_size = 0
 
     def run(self) -> None:
         stream = self.stream
@@ -73,6 +84,28 @@ class _Drain(threading.Thread):
                 self.tail += data
                 if len(self.tail) > STDERR_TAIL:
                     del self.tail[: len(self.tail) - STDERR_TAIL]
+                if self.keep is not None:
+                    self._scan(data)
+        if self.keep is not None and self._line:
+            self._scan(b"\n")
+
+    def _scan(self, data: bytes) -> None:
+        """Keep the whole lines of ``data`` (with the line it continues) that match ``keep``."""
+        assert self.keep is not None
+        self._line += data
+        *lines, rest = self._line.split(b"\n")
+        if len(rest) > KEPT_LINES_LIMIT:  # a line this long cannot be read whole: say so
+            rest, self.kept_all = bytearray(), False
+        self._line = bytearray(rest)
+        for raw in lines:
+            line = raw.decode(errors="replace").rstrip("\r")
+            if not self.keep.search(line):
+                continue
+            self._kept_size += len(raw)
+            if self._kept_size > KEPT_LINES_LIMIT:
+                self.kept_all = False
+                continue
+            self.kept.append(line)
 
     def text(self) -> str:
         self.join(timeout=STOP_TIMEOUT)
@@ -92,6 +125,8 @@ class Stage:
     #: Processes feeding this one's stdin (``rclone cat`` before ``gpg --decrypt``): supervised,
     #: stopped and checked with it. Their stdout belongs to this stage, never to the pipeline.
     upstream: tuple[Stage, ...] = ()
+    #: Lines of stderr to keep in full, whatever its length (``BaseConnector.dump_report``).
+    keep: re.Pattern[str] | None = None
 
     def start_drain(self, wired: str) -> None:
         """Drain stderr, and tend the pipe the pipeline does not use (``wired`` is the one it does).
@@ -101,7 +136,7 @@ class Stage:
         tool forever, an open stdin makes a tool that reads it wait forever. Such a stdout is read
         and discarded (its tail kept for messages), such a stdin is closed at once.
         """
-        self.drain = _Drain(self.proc.stderr)
+        self.drain = _Drain(self.proc.stderr, self.keep)
         self.drain.start()
         if wired != "stdin" and self.proc.stdin is not None:
             _close(self.proc.stdin)
@@ -114,6 +149,13 @@ class Stage:
         if not text.strip() and self.stdout_drain is not None:
             text = self.stdout_drain.text()  # a tool that reports its errors on stdout
         return self.clean(text)
+
+    def report_lines(self) -> list[str] | None:
+        """Every stderr line matching ``keep``, in order; ``None`` when some could not be kept."""
+        if self.drain is None:
+            return []
+        self.drain.join(timeout=STOP_TIMEOUT)
+        return list(self.drain.kept) if self.drain.kept_all and not self.drain.is_alive() else None
 
     def join_drains(self) -> None:
         for drain in (self.drain, self.stdout_drain):
@@ -273,6 +315,7 @@ def stream_backup(
             raise producer.failure()
         if sample is not None and check is not None:
             sample.stderr = producer.stderr_text()
+            sample.stderr_lines = producer.report_lines()
             try:
                 check(sample)
             except IncompleteDump as exc:

@@ -30,6 +30,9 @@ class StreamSample:
         self.size = 0
         #: The last bytes the dump tool wrote on stderr (decoded); set by the core once it exited.
         self.stderr = ""
+        #: Every line of the dump tool's stderr matching the connector's ``dump_report`` pattern
+        #: (all of them, whatever the length of the stderr), ``None`` when some could not be kept.
+        self.stderr_lines: list[str] | None = []
 
     def feed(self, chunk: bytes | bytearray | memoryview) -> None:
         """Account for the next ``chunk`` of the stream."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +14,16 @@ from django_rclone.secrecy import scrub
 
 
 def tool_stage(proc: subprocess.Popen[bytes], connector: BaseConnector, phase: str) -> Stage:
-    """A stage for a connector's process, labelled with the tool's name (see ``BaseConnector.tool_label``)."""
+    """A stage for a connector's process, labelled with the tool's name (see ``BaseConnector.tool_label``);
+    a dump keeps the stderr lines matching ``BaseConnector.dump_report``."""
+    stage = _labelled(proc, connector, phase)
+    pattern = getattr(connector, "dump_report", "") if phase.upper() == "DUMP" else ""
+    if pattern:
+        stage.keep = re.compile(pattern)
+    return stage
+
+
+def _labelled(proc: subprocess.Popen[bytes], connector: BaseConnector, phase: str) -> Stage:
     label = getattr(connector, "tool_label", None)
     tool = str(label(phase.upper()) or "") if callable(label) else ""
     if tool:

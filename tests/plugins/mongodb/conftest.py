@@ -79,8 +79,23 @@ class StandinTools:
             exe.chmod(0o755)
         self.configure()
 
-    def configure(self, mode: str = "ok", hold: float = 0.0) -> None:
-        """Set how the stand-ins behave: ``ok``, ``fail`` (exit 1 halfway) or ``hang`` (halfway, then sleep)."""
+    @property
+    def server(self) -> Path:
+        """The fake server's databases (JSON: database -> collection -> documents), shared by the
+        stand-in mongorestore and the stand-in pymongo."""
+        return self.root / "server.json"
+
+    def configure(
+        self,
+        mode: str = "ok",
+        hold: float = 0.0,
+        collections: dict[str, int] | None = None,
+        restore_collections: dict[str, int] | None = None,
+        noise: int = 0,
+    ) -> None:
+        """Set how the stand-ins behave: ``ok``, ``fail`` (exit 1 halfway) or ``hang`` (halfway, then
+        sleep); which ``collections`` mongodump reports (and mongorestore inserts, or
+        ``restore_collections`` when given), and ``noise`` bytes of progress lines after them."""
         for stale in self.record_dir.iterdir():
             stale.unlink()
         control = {
@@ -90,8 +105,23 @@ class StandinTools:
             "size": self.size,
             "seed": self.seed,
             "hold": hold,
+            "server": str(self.server),
+            "collections": collections or {},
+            "restore_collections": restore_collections,
+            "noise": noise,
         }
         self.control.write_text(json.dumps(control), encoding="utf-8")
+
+    def databases(self) -> dict[str, dict[str, int]]:
+        """What the fake server holds now."""
+        return json.loads(self.server.read_text(encoding="utf-8")) if self.server.exists() else {}
+
+    def calls(self) -> list[dict[str, Any]]:
+        """What the stand-in pymongo was asked (``client`` with its arguments, ``drop``, ``list``...)."""
+        path = self.root / "pymongo-calls.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
     def record(self, role: str) -> dict[str, Any]:
         return json.loads((self.record_dir / f"{role}.json").read_text(encoding="utf-8"))
@@ -110,6 +140,20 @@ def standin_tools(tmp_path: Path) -> StandinTools:
     tools = StandinTools(tmp_path / "standins")
     tools.install()
     return tools
+
+
+@pytest.fixture
+def fake_pymongo(standin_tools: StandinTools, monkeypatch: pytest.MonkeyPatch) -> StandinTools:
+    """Make ``import pymongo`` find the stand-in (``fake_pymongo.py``) on the fake server."""
+    sys.path.insert(0, str(HERE))
+    try:
+        import fake_pymongo
+    finally:
+        sys.path.remove(str(HERE))
+    fake_pymongo.SERVER = standin_tools.server
+    fake_pymongo.CALLS = standin_tools.root / "pymongo-calls.jsonl"
+    monkeypatch.setitem(sys.modules, "pymongo", fake_pymongo)
+    return standin_tools
 
 
 @pytest.fixture

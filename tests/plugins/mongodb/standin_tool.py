@@ -12,6 +12,13 @@ Then it behaves like the tool on the byte level:
   bytes, and the archive's end terminator last (what the connector's completeness check reads);
 - restore: reads stdin to EOF and saves it to the control file's ``out`` path.
 
+It also logs like the tools, for the document counts: the dump prints ``done dumping <db>.<coll>
+(N documents)`` for each of the control's ``collections`` (then ``noise`` bytes of progress lines);
+the restore "inserts" them into a fake server (the JSON file ``server``: database -> collection
+-> count) under the namespace its ``--nsInclude``/``--nsFrom``/``--nsTo`` give, with the counts
+of ``restore_collections`` when set, and prints ``finished restoring`` lines. The stand-in
+``pymongo`` (``fake_pymongo.py``) reads and drops databases in that same file.
+
 Fault modes (control ``mode``): ``fail`` stops halfway and exits 1 with a message on stderr;
 ``hang`` stops halfway, announces itself in ``<record>.hang`` and sleeps until killed.
 """
@@ -94,7 +101,19 @@ def _hang(control: dict[str, Any], role: str) -> None:
     sys.exit(3)
 
 
-def _dump(control: dict[str, Any]) -> int:
+def _log(line: str) -> None:
+    sys.stderr.write(f"2024-06-05T10:00:00.000+0000\t{line}\n")
+
+
+def _option(argv: list[str], name: str) -> str:
+    values = [arg.split("=", 1)[1] for arg in argv if arg.startswith(f"--{name}=")]
+    return values[-1] if values else ""
+
+
+def _dump(control: dict[str, Any], argv: list[str]) -> int:
+    database = _option(argv, "db")
+    for name in control.get("collections", {}):
+        _log(f"writing {database}.{name} to archive on stdout")
     data = payload(int(control["seed"]), int(control["size"]))
     stop = len(data) // 2 if control["mode"] in ("fail", "hang") else len(data)
     out = sys.stdout.buffer
@@ -106,10 +125,31 @@ def _dump(control: dict[str, Any]) -> int:
         return 1
     if control["mode"] == "hang":
         _hang(control, "dump")
+    for name, count in control.get("collections", {}).items():
+        _log(f"done dumping {database}.{name} ({count} document{'' if count == 1 else 's'})")
+    noise = int(control.get("noise", 0))
+    while noise > 0:  # progress lines after the counts: more than the core keeps of a stderr's tail
+        _log(f"[########################]  {database}.progress  100/100  (100.0%)")
+        noise -= 80
     return 0
 
 
-def _restore(control: dict[str, Any]) -> int:
+def _insert(control: dict[str, Any], argv: list[str]) -> None:
+    """Put the collections into the fake server under the namespace mongorestore would use."""
+    source = _option(argv, "nsInclude").removesuffix(".*")
+    target = _option(argv, "nsTo").removesuffix(".*") or source
+    if _option(argv, "nsFrom") and _option(argv, "nsFrom").removesuffix(".*") != source:
+        raise SystemExit("standin mongorestore: --nsFrom differs from --nsInclude")
+    counts = control.get("restore_collections") or control.get("collections", {})
+    server = Path(control["server"])
+    state = json.loads(server.read_text(encoding="utf-8")) if server.exists() else {}
+    state.setdefault(target, {}).update(counts)
+    server.write_text(json.dumps(state), encoding="utf-8")
+    for name, count in counts.items():
+        _log(f"finished restoring {target}.{name} ({count} documents, 0 failures)")
+
+
+def _restore(control: dict[str, Any], argv: list[str]) -> int:
     limit = int(control["size"]) // 2 if control["mode"] in ("fail", "hang") else None
     received = bytearray()
     source = sys.stdin.buffer
@@ -119,6 +159,8 @@ def _restore(control: dict[str, Any]) -> int:
             break
         received += chunk
     Path(control["out"]).write_bytes(bytes(received))
+    if "server" in control:
+        _insert(control, argv)
     if control["mode"] == "fail":
         sys.stderr.write("standin mongorestore: Failed: simulated error halfway\n")
         return 1
@@ -137,4 +179,4 @@ def main(control_path: str, role: str) -> None:
     hold = float(control.get("hold", 0))
     if hold:
         time.sleep(hold)  # lets the test's process watcher see this process and its neighbours
-    sys.exit(_dump(control) if role == "dump" else _restore(control))
+    sys.exit(_dump(control, argv) if role == "dump" else _restore(control, argv))

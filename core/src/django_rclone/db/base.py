@@ -275,11 +275,19 @@ class BaseConnector:
         of the stream and before any manifest is written: raising here stops the upload, deletes
         whatever arrived and fails the backup, so nothing is listed. ``sample`` holds the first
         bytes (``sample.head``, up to 4 MiB; ``sample.whole`` says whether that is all of it), the
-        last 64 KiB (``sample.tail``), the total ``sample.size`` of the raw dump bytes, and the
-        tool's stderr (``sample.stderr``, its last 64 KiB). Check what your format allows: a
+        last 64 KiB (``sample.tail``), the total ``sample.size`` of the raw dump bytes, the
+        tool's stderr (``sample.stderr``, its last 64 KiB) and every stderr line matching
+        ``dump_report`` (``sample.stderr_lines``). Check what your format allows: a
         trailer the tool writes last, a table of contents at the start, an error message that
         the tool prints but does not reflect in its exit status. Default: nothing to check.
         """
+
+    #: A regular expression (``re.search``, on each decoded line) for the lines of the dump tool's
+    #: stderr this connector reads in ``check_dump()``: the core keeps every matching line, however
+    #: long the stderr (``sample.stderr`` holds only its end), and passes them in order as
+    #: ``sample.stderr_lines`` (``None`` when more than 16 MiB of them matched and some were
+    #: dropped). E.g. a tool's per-table "done" lines, read for the table counts. Default: none.
+    dump_report: str = ""
 
     def dump_finished(self) -> dict[str, Any]:
         """Called once the dump exited 0 and every byte was uploaded, before the manifest is written.
