@@ -232,3 +232,17 @@ def test_bad_gpg_settings(value: object, shown: str) -> None:
     assert "DJANGO_RCLONE['GPG']" in str(caught.value)
     assert shown in str(caught.value)
     assert "two\nlines" not in str(caught.value)
+
+
+def test_with_a_signing_key_a_gpg_file_needs_allow_unsigned(
+    sqlite_db: str, remote: Path, rclone_settings: Settings, keyring: Keyring
+) -> None:
+    """Encryption to a public key authenticates nothing: SIGNING_KEY still asks for --allow-unsigned."""
+    Author.objects.create(name="Ada")
+    place(remote, "imported.sqlite3.gpg", keyring.encrypt(sql_dump()))
+    Author.objects.create(name="Bob")
+    rclone_settings(SIGNING_KEY="k" * 40, GPG={"HOME": str(keyring.home), "PASSPHRASE": PASSPHRASE})
+    assert "--allow-unsigned" in failed_restore("imported.sqlite3.gpg")
+    assert names() == ["Ada", "Bob"]
+    restore("imported.sqlite3.gpg", allow_unsigned=True)
+    assert names() == ["Ada"]
