@@ -7,7 +7,7 @@ space. (``getrusage().ru_maxrss`` would not do: Linux carries the parent's peak 
 started with vfork+exec, as subprocess does, so it reported the benchmark driver's memory.)
 Wall time covers the operation only, not interpreter start-up.
 
-    python -m bench.child backup|restore ALIAS [NAME]
+    python -m bench.child backup|restore|restore-no-undo ALIAS [NAME]
 
 DJANGO_RCLONE comes from DJANGO_RCLONE_TEST_SETTINGS_JSON (see tests/settings.py).
 """
@@ -44,7 +44,9 @@ def main(argv: list[str]) -> int:
         result = backup(alias)
         name, size, uncompressed = result.name, result.size, result.uncompressed_size
     else:
-        restored = restore(alias, input_path=argv[2])
+        # "restore" is dbrestore's default, which first takes an undo backup of the database it
+        # replaces; "restore-no-undo" is --no-undo-backup, the stream alone (the raw pipeline's job).
+        restored = restore(alias, input_path=argv[2], undo_backup=action != "restore-no-undo")
         name, size = restored.name, restored.size
         uncompressed = restored.manifest.uncompressed_size if restored.manifest else None
     wall = time.perf_counter() - clock

@@ -63,6 +63,9 @@ COMPRESSIONS = ["0", "1", "6", "9", "lz4", "zstd:3"]
 #: Size of the typical-rows-only database the compression comparison dumps.
 COMPRESSION_MIB = int(os.environ.get("BENCH_COMPRESSION_MIB", "20" if QUICK else "200"))
 LISTING_OBJECTS = 10_000
+#: Ours: backup; restore as dbrestore does by default (an undo backup of the database it replaces
+#: first); restore without it (--no-undo-backup), the same job as the raw ``rclone cat | tool``.
+OPERATIONS = ("backup", "restore", "restore-no-undo")
 #: Share of incompressible random blobs in the pipeline databases (the rest: typical rows).
 BLOB_SHARE = float(os.environ.get("BENCH_BLOB_SHARE", "0.8"))
 
@@ -159,7 +162,7 @@ def _compare(alias: str, conf: dict[str, Any], label: str) -> list[dict[str, Any
             dump_env = {**connector.environment("DUMP"), **dict(rclone.env)}
             restore_env = {**connector.environment("RESTORE"), **dict(rclone.env)}
             raw_path = join(conf["REMOTE"], "raw", f"{alias}.bin")
-            ours: dict[str, dict[str, list[dict[str, Any]]]] = {c: {"backup": [], "restore": []} for c in CODECS}
+            ours: dict[str, dict[str, list[dict[str, Any]]]] = {c: {op: [] for op in OPERATIONS} for c in CODECS}
             raw: dict[str, list[float]] = {"backup": [], "restore": []}
             names: dict[str, str] = {}
             for i in range(REPEAT):
@@ -177,8 +180,9 @@ def _compare(alias: str, conf: dict[str, Any], label: str) -> list[dict[str, Any
                 for first in ("ours", "raw") if i % 2 == 0 else ("raw", "ours"):
                     if first == "ours":
                         for codec in CODECS:
-                            run = _ours("restore", alias, {**conf, "COMPRESSION": codec}, names[codec])
-                            ours[codec]["restore"].append(run)
+                            for op in OPERATIONS[1:]:
+                                run = _ours(op, alias, {**conf, "COMPRESSION": codec}, names[codec])
+                                ours[codec][op].append(run)
                     else:
                         connector.prepare_restore()
                         cat = shlex.join(rclone.argv("cat", raw_path))
@@ -186,10 +190,10 @@ def _compare(alias: str, conf: dict[str, Any], label: str) -> list[dict[str, Any
         finally:
             connector.cleanup()
     for codec in CODECS:
-        for op in ("backup", "restore"):
+        for op in OPERATIONS:
             runs = ours[codec][op]
             wall = statistics.median(r["wall"] for r in runs)
-            base = statistics.median(raw[op])
+            base = statistics.median(raw["backup" if op == "backup" else "restore"])
             last = ours[codec]["backup"][-1]
             rows.append(
                 {
