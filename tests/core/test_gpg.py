@@ -246,3 +246,11 @@ def test_with_a_signing_key_a_gpg_file_needs_allow_unsigned(
     assert names() == ["Ada", "Bob"]
     restore("imported.sqlite3.gpg", allow_unsigned=True)
     assert names() == ["Ada"]
+
+
+def test_an_output_filename_ending_in_gpg_is_refused(sqlite_db: str, rclone_settings: Settings, remote: Path) -> None:
+    """Our own backup named ``.gpg`` would be sent through gpg on restore: refused when it is made."""
+    rclone_settings(COMPRESSION="none")
+    with pytest.raises(CommandError, match=r"ends in .\.gpg."):
+        call_command("dbbackup", "-o", "nightly.gpg", verbosity=0)
+    assert remote_files(remote) == []

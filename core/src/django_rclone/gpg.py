@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django_rclone.exceptions import DjangoRcloneError
+from django_rclone.names import ENCRYPTED_SUFFIX
 from django_rclone.pipeline import Stage
 from django_rclone.secrecy import scrub
 
-SUFFIX = ".gpg"
+SUFFIX = ENCRYPTED_SUFFIX
 KEYS = ("BINARY", "HOME", "PASSPHRASE")
 
 

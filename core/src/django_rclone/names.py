@@ -27,6 +27,9 @@ PENDING_SUFFIX = ".pending"
 #: Endings of objects the core writes beside backups; no backup name may end with one
 #: (``DB_FILENAME_TEMPLATE`` is checked against this list).
 RESERVED_SUFFIXES = (MANIFEST_SUFFIX, PENDING_SUFFIX)
+#: Names ending so are django-dbbackup's GPG files (``gpg.SUFFIX``): restores decrypt them, so no
+#: new backup may be named so.
+ENCRYPTED_SUFFIX = ".gpg"
 #: A run's claim on a name while it uploads: ``<name>.<run id>.pending`` (see ``operations.backup``).
 MARKER_SUFFIX = PENDING_SUFFIX
 _MARKER = re.compile(r"^(?P<name>.+)\.(?P<run>[0-9a-f]{32})" + re.escape(MARKER_SUFFIX) + "$")
@@ -98,6 +101,11 @@ def check_new_name(name: str) -> str:
         raise UnsafePath(
             f"{name!r} ends in {', '.join(repr(s) for s in RESERVED_SUFFIXES)}, which django-rclone keeps for "
             "its own bookkeeping; choose another name (or another extension / servername)"
+        )
+    if name.endswith(ENCRYPTED_SUFFIX):
+        raise UnsafePath(
+            f"{name!r} ends in {ENCRYPTED_SUFFIX!r}, which marks django-dbbackup's GPG-encrypted files (a restore "
+            "would try to decrypt it); choose another name (or another extension)"
         )
     return name
 
