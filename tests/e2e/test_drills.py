@@ -73,6 +73,7 @@ class Case:
         fixture, connector = request.param
         self.engine = fixture
         self.alias: str = request.getfixturevalue(fixture)
+        request.getfixturevalue("private_tempdir")
         request.getfixturevalue("no_stray_processes")  # after the server fixture (MariaDB is our child)
         self.remote = remote
         self.settings: dict[str, Any] = {"REMOTE": str(remote)}
@@ -135,6 +136,16 @@ class Case:
 @pytest.fixture(params=ENGINES)
 def case(request: pytest.FixtureRequest, remote: Path, rclone_settings: Callable[..., None]) -> Case:
     return Case(request, remote, rclone_settings)
+
+
+@pytest.fixture
+def private_tempdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite drills make their scratch folder in ``tempfile.gettempdir()``: each test gets its own,
+    so ``scratch_databases()`` never sees the scratch of a drill in another pytest-xdist worker.
+    Requested after the database fixtures, whose servers keep the machine's temporary folder."""
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
 
 
 def test_backup_records_table_counts(case: Case) -> None:
@@ -343,7 +354,7 @@ def test_a_drill_target_that_is_the_live_database_is_refused(
 
 
 @pytest.mark.usefixtures("no_stray_processes")
-def test_malformed_recorded_counts_are_a_clear_error(sqlite_db: str, remote: Path) -> None:
+def test_malformed_recorded_counts_are_a_clear_error(sqlite_db: str, remote: Path, private_tempdir: None) -> None:
     leftovers = scratch_databases()
     populate(sqlite_db)
     result = api.backup("default")
@@ -361,7 +372,7 @@ def test_malformed_recorded_counts_are_a_clear_error(sqlite_db: str, remote: Pat
 
 @pytest.mark.usefixtures("no_stray_processes")
 def test_with_a_signing_key_forged_counts_are_refused_before_any_restore(
-    sqlite_db: str, remote: Path, rclone_settings: Callable[..., None]
+    sqlite_db: str, remote: Path, rclone_settings: Callable[..., None], private_tempdir: None
 ) -> None:
     """The drill checks the manifest's signature as dbrestore does: counts edited without the key
     are a forgery, not a difference to report."""
