@@ -61,16 +61,18 @@ def keyring() -> Iterator[Keyring]:
     home = Path(tempfile.mkdtemp(prefix="gpg-", dir="/tmp"))
     home.chmod(0o700)
     ring = Keyring(home)
+    # The passphrase goes in on stdin: the /proc watch of a parallel test must never see it on argv.
     ring.gpg(
         "--pinentry-mode",
         "loopback",
-        "--passphrase",
-        PASSPHRASE,
+        "--passphrase-fd",
+        "0",
         "--quick-gen-key",
         UID,
         "future-default",
         "default",
         "never",
+        data=PASSPHRASE.encode(),
     )
     yield ring
     subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], capture_output=True, check=False)
@@ -89,6 +91,13 @@ def sql_dump() -> bytes:
 def place(remote: Path, name: str, data: bytes) -> None:
     (remote / "db").mkdir(exist_ok=True)
     (remote / "db" / name).write_bytes(data)
+
+
+def backed_up_then_changed(remote: Path, keyring: Keyring) -> None:
+    """``imported.sqlite3.gpg`` on the remote holds Ada (encrypted as dbbackup does); Bob came after."""
+    Author.objects.create(name="Ada")
+    place(remote, "imported.sqlite3.gpg", keyring.encrypt(sql_dump()))
+    Author.objects.create(name="Bob")
 
 
 def restore(name: str, **options: object) -> str:
@@ -131,9 +140,7 @@ def test_a_dbbackup_gpg_file_restores_with_the_users_key(
 def test_without_the_right_passphrase_nothing_changes(
     sqlite_db: str, remote: Path, rclone_settings: Settings, keyring: Keyring, gpg_setting: dict[str, str]
 ) -> None:
-    Author.objects.create(name="Ada")
-    place(remote, "imported.sqlite3.gpg", keyring.encrypt(sql_dump()))
-    Author.objects.create(name="Bob")
+    backed_up_then_changed(remote, keyring)
     rclone_settings(GPG={"HOME": str(keyring.home), **gpg_setting})
     message = failed_restore("imported.sqlite3.gpg")
     assert "gpg --decrypt" in message
@@ -182,9 +189,7 @@ def test_a_modified_or_truncated_gpg_file_never_reaches_the_database(
 def test_a_missing_gpg_binary_is_one_clear_line(
     sqlite_db: str, remote: Path, rclone_settings: Settings, keyring: Keyring
 ) -> None:
-    Author.objects.create(name="Ada")
-    place(remote, "imported.sqlite3.gpg", keyring.encrypt(sql_dump()))
-    Author.objects.create(name="Bob")
+    backed_up_then_changed(remote, keyring)
     rclone_settings(GPG={"BINARY": "/nonexistent/gpg"})
     message = failed_restore("imported.sqlite3.gpg")
     assert "encrypted with GPG" in message
@@ -238,9 +243,7 @@ def test_with_a_signing_key_a_gpg_file_needs_allow_unsigned(
     sqlite_db: str, remote: Path, rclone_settings: Settings, keyring: Keyring
 ) -> None:
     """Encryption to a public key authenticates nothing: SIGNING_KEY still asks for --allow-unsigned."""
-    Author.objects.create(name="Ada")
-    place(remote, "imported.sqlite3.gpg", keyring.encrypt(sql_dump()))
-    Author.objects.create(name="Bob")
+    backed_up_then_changed(remote, keyring)
     rclone_settings(SIGNING_KEY="k" * 40, GPG={"HOME": str(keyring.home), "PASSPHRASE": PASSPHRASE})
     assert "--allow-unsigned" in failed_restore("imported.sqlite3.gpg")
     assert names() == ["Ada", "Bob"]
