@@ -6,12 +6,14 @@ Every invocation honours ``RCLONE_BINARY``, ``RCLONE_CONFIG`` and ``RCLONE_FLAGS
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -274,6 +276,40 @@ class Rclone:
             raise self.error(action, args, proc.returncode, stderr)
         return subprocess.CompletedProcess(proc.args, proc.returncode, b"", stderr.encode())
 
+    def _version_key(self) -> tuple[object, ...] | None:
+        binary = find_binary(self.binary)
+        try:
+            return (binary, os.stat(binary).st_mtime_ns, self.config, self.flags, self.env)
+        except OSError:
+            return None
+
+    @contextmanager
+    def checked_meanwhile(self) -> Iterator[None]:
+        """Run ``rclone version`` while the block runs, then check its answer (``version()``).
+
+        A backup wraps the loading of plugins and the resolution of its connector in this, so that
+        rclone's start-up (about 50 ms) overlaps that work; nothing in the block may run rclone. A
+        block that raises stops the check and leaves no process behind."""
+        key = self._version_key()
+        if key is not None and key not in _VERSIONS and key not in _PENDING_VERSIONS:
+            with contextlib.suppress(OSError):  # version() runs it again and reports the failure
+                _PENDING_VERSIONS[key] = subprocess.Popen(
+                    self.argv("version"),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env=self.environment(),
+                )
+        try:
+            yield
+        except BaseException:
+            pending = _PENDING_VERSIONS.pop(key, None) if key is not None else None
+            if pending is not None:
+                pending.kill()
+                pending.communicate()
+            raise
+        self.version()
+
     def version(self) -> str:
         """rclone's version line, cached per binary file (path and mtime) for the life of the process.
 
@@ -281,13 +317,17 @@ class Rclone:
         per backup for long-lived callers such as Celery workers.
         """
         binary = find_binary(self.binary)
-        try:
-            key: tuple[object, ...] | None = (binary, os.stat(binary).st_mtime_ns, self.config, self.flags, self.env)
-        except OSError:
-            key = None
+        key = self._version_key()
         if key is not None and key in _VERSIONS:
             return _VERSIONS[key]
-        first = self.run("version").stdout.decode(errors="replace").splitlines()
+        pending = _PENDING_VERSIONS.pop(key, None) if key is not None else None
+        if pending is not None:
+            out, err = pending.communicate()
+            if pending.returncode != 0:
+                raise self.error("version", (), pending.returncode, clean_stderr(err))
+        else:
+            out = self.run("version").stdout
+        first = out.decode(errors="replace").splitlines()
         line = first[0].strip() if first else ""
         if not line.startswith("rclone"):
             raise DjangoRcloneError(
@@ -300,3 +340,5 @@ class Rclone:
 
 
 _VERSIONS: dict[tuple[object, ...], str] = {}
+#: ``rclone version`` runs started by ``checked_meanwhile()`` and not yet read.
+_PENDING_VERSIONS: dict[tuple[object, ...], subprocess.Popen[bytes]] = {}

@@ -9,9 +9,12 @@ import random
 import socket
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
+
+from django.db import connections
 
 from django_rclone import __version__, catalog, codecs, copies, names, progress, signing
 from django_rclone.codecs import Compression
@@ -158,7 +161,11 @@ def _claim(conf: Any, rclone: Rclone, database: str, ext: str, servername: str, 
 def _check_landed(conf: Any, rclone: Rclone, claim: Claim, size: int) -> None:
     """Before committing: the object holds the bytes this run uploaded and no other run claims it."""
     path = catalog.db_path(conf, claim.name)
-    record = rclone.stat(path)
+    # The object's own record and the first listing are independent reads: one rclone start apart.
+    with ThreadPoolExecutor(1, thread_name_prefix="django-rclone-stat") as pool:
+        stat = pool.submit(rclone.stat, path)
+        seen = _look(conf, rclone, claim.name, claim.run_id)
+        record = stat.result()
     if record is None or int(record.get("Size", -1)) not in (size, -1):
         found = "nothing" if record is None else f"{record.get('Size')} bytes"
         raise NameConflict(
@@ -168,11 +175,11 @@ def _check_landed(conf: Any, rclone: Rclone, claim: Claim, size: int) -> None:
     # A rival marker that appears now is usually a run that saw ours and is backing off: give it a
     # moment to remove it. One that stays is a run that claimed the same name too (a remote whose
     # listing lagged): neither may commit then.
-    for _ in range(RIVAL_CHECKS):
-        seen = _look(conf, rclone, claim.name, claim.run_id)
+    for _ in range(RIVAL_CHECKS - 1):
         if seen.manifest or not seen.rivals:
             break
         time.sleep(RIVAL_PAUSE)
+        seen = _look(conf, rclone, claim.name, claim.run_id)
     if seen.rivals or seen.manifest:
         raise NameConflict(
             f"another run claimed {claim.name} while this run uploaded it "
@@ -241,11 +248,11 @@ def backup(
     conf = get_settings()
     refuse_media_overlap(conf)
     rclone = Rclone.from_settings(conf)
-    rclone.version()  # cached; refuses a RCLONE_BINARY that is not rclone before anything runs
-    if clean:
-        retention.policy_for(conf, database)  # an invalid policy fails now, not after the upload
-    host = get_host()
-    resolution = resolve(database, host)
+    with rclone.checked_meanwhile():  # refuses a RCLONE_BINARY that is not rclone before anything runs
+        if clean:
+            retention.policy_for(conf, database)  # an invalid policy fails now, not after the upload
+        host = get_host()
+        resolution = resolve(database, host)
     connector = resolution.connector
     apply_run_options(connector, connector_options or {})
     compression = codecs.NO_COMPRESSION if connector.output_compressed else conf.compression_for(database)
@@ -255,7 +262,12 @@ def backup(
     pre_db_backup.send(sender=sender, database=database, connector=connector)
     clock = time.monotonic()
     try:
-        with interruptible(), alias_lock(conf.remote, database, conf.lock_timeout):
+        with (
+            interruptible(),
+            alias_lock(conf.remote, database, conf.lock_timeout),
+            ThreadPoolExecutor(1, thread_name_prefix="django-rclone-versions") as pool,
+        ):
+            versions = pool.submit(_tool_versions, connector)  # while the name is claimed and the dump runs
             chosen = _with_codec_extension(output_filename, compression) if output_filename else None
             claim = _claim(conf, rclone, database, stored_ext, servername, chosen)
             name, started = claim.name, claim.started
@@ -282,7 +294,7 @@ def backup(
                     started_at=_iso(started),
                     finished_at=_iso(datetime.now(timezone.utc)),
                     django_rclone_version=__version__,
-                    tool_versions={"rclone": rclone.version(), **connector.tool_versions()},
+                    tool_versions={"rclone": rclone.version(), **versions.result()},
                     host=servername or socket.gethostname(),
                     metadata=metadata,
                     kind=kind,
@@ -348,6 +360,16 @@ def _stream(
         check=lambda sample: host.check_dump(connector, database, sample),
         encoder=compression.encoder(),
     )
+
+
+def _tool_versions(connector: BaseConnector) -> dict[str, str]:
+    """``connector.tool_versions()``, run on a worker thread beside the backup: informational, so the
+    few ``--version`` runs it costs overlap the upload instead of adding to it. A connector that
+    asked Django's database layer closes that thread's connections here."""
+    try:
+        return connector.tool_versions()
+    finally:
+        connections.close_all()
 
 
 def _estimate(connector: BaseConnector) -> int | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -279,10 +280,14 @@ def _inspect(
     """The backup's remote path, its lsjson record and its manifest (``None`` if it has none);
     ``BackupNotFound`` if the object is missing."""
     path = catalog.db_path(conf, names.check_name(name))
-    record = rclone.stat(path)
-    if record is None:
-        raise BackupNotFound(f"backup {name!r} does not exist in {catalog.db_folder(conf)}")
-    return path, record, _load_manifest(conf, rclone, name, path, lenient=not verify)
+    # The object and its manifest are read side by side (one rclone start each, not one after the
+    # other); a missing object is reported first, whatever the manifest read said.
+    with ThreadPoolExecutor(1, thread_name_prefix="django-rclone-manifest") as pool:
+        manifest = pool.submit(_load_manifest, conf, rclone, name, path, lenient=not verify)
+        record = rclone.stat(path)
+        if record is None:
+            raise BackupNotFound(f"backup {name!r} does not exist in {catalog.db_folder(conf)}")
+        return path, record, manifest.result()
 
 
 def _compatibility_notes(

@@ -1,0 +1,114 @@
+"""The fixed cost of a backup and a restore: which rclone processes each one starts, and that the
+independent ones run side by side (issue #17). Every rclone start costs about 50 ms whatever the
+size of the database, so on a small one these starts are most of the time a command takes.
+
+The rclone here is the real one behind a logging wrapper (which records each start and end, and
+makes listings slow so that two reads that overlap are seen to).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from django.test import override_settings
+
+from django_rclone import rclone as rclone_module
+from django_rclone.exceptions import DjangoRcloneError
+from django_rclone.operations.backup import backup
+from django_rclone.operations.restore import restore
+from django_rclone.rclone import Rclone
+
+pytestmark = pytest.mark.usefixtures("no_stray_processes")
+
+#: Seconds each lsjson waits before it runs: two listings that overlap then overlap by this much.
+SLOW_LISTING = 0.4
+
+
+def _logging_rclone(tmp_path: Path) -> tuple[Path, Path]:
+    """A wrapper around the real rclone that appends ``start|end <action> <time>`` lines to a log."""
+    real = shutil.which("rclone") or str(Path(sys.executable).parent / "rclone")
+    log = tmp_path / "rclone.log"
+    wrapper = tmp_path / "rclone-logging"
+    wrapper.write_text(
+        "#!/bin/bash\n"
+        f'echo "start $1 $(date +%s.%N)" >> {log}\n'
+        f'[ "$1" = lsjson ] && sleep {SLOW_LISTING}\n'
+        f'"{real}" "$@"; status=$?\n'
+        f'echo "end $1 $(date +%s.%N)" >> {log}\n'
+        "exit $status\n"
+    )
+    wrapper.chmod(0o755)
+    return wrapper, log
+
+
+def _runs(log: Path) -> list[tuple[str, float, float]]:
+    """(action, start, end) of every rclone run, in the order they started."""
+    starts: dict[str, list[float]] = {}
+    runs = []
+    for line in log.read_text().splitlines():
+        edge, action, moment = line.split()
+        if edge == "start":
+            starts.setdefault(action, []).append(float(moment))
+        else:
+            runs.append((action, starts[action].pop(0), float(moment)))
+    assert not any(starts.values()), f"rclone runs that never ended: {starts}"
+    return sorted(runs, key=lambda run: run[1])
+
+
+def _overlap(a: tuple[str, float, float], b: tuple[str, float, float]) -> bool:
+    return a[1] < b[2] and b[1] < a[2]
+
+
+def test_backup_and_restore_start_only_the_rclone_runs_they_need(sqlite_db: str, tmp_path: Path) -> None:
+    wrapper, log = _logging_rclone(tmp_path)
+    with override_settings(DJANGO_RCLONE={"REMOTE": str(tmp_path / "remote"), "RCLONE_BINARY": str(wrapper)}):
+        done = backup(sqlite_db)
+        runs = _runs(log)
+        # version (once per binary and process), the name claim (marker, listing), the upload, the
+        # landing check (the object's record and a listing, side by side), the manifest and its
+        # read-back, and the marker's removal: nine starts, seven one after the other.
+        assert Counter(action for action, _, _ in runs) == Counter(
+            {"version": 1, "rcat": 3, "lsjson": 3, "cat": 1, "deletefile": 1}
+        )
+        stat, listing = (run for run in runs if run[0] == "lsjson" and run[1] > runs[3][1])
+        assert _overlap(stat, listing), "the landing check's two reads ran one after the other"
+
+        log.unlink()
+        restore(sqlite_db, input_path=done.name, undo_backup=False)
+        runs = _runs(log)
+        # The object's record and the manifest (its record, then its bytes) side by side, then the stream.
+        assert [action for action, _, _ in runs] == ["lsjson", "lsjson", "cat", "cat"]
+        assert _overlap(runs[0], runs[1]), "the object and its manifest were looked up one after the other"
+        assert runs[3][1] >= max(end for _, _, end in runs[:3]), "the stream began before the manifest was read"
+
+        log.unlink()
+        backup(sqlite_db)  # the same process: rclone's version is known now
+        assert "version" not in [action for action, _, _ in _runs(log)]
+
+
+def test_the_version_check_overlaps_plugin_loading_and_stops_with_a_failure(tmp_path: Path) -> None:
+    wrapper, log = _logging_rclone(tmp_path)
+    rclone = Rclone(binary=str(wrapper))
+    with pytest.raises(RuntimeError, match="resolution failed"), rclone.checked_meanwhile():
+        raise RuntimeError("resolution failed")
+    assert not rclone_module._PENDING_VERSIONS  # killed and reaped: no_stray_processes checks the rest
+    with rclone.checked_meanwhile():
+        pass
+    assert rclone.version().startswith("rclone v")
+    assert [action for action, _, _ in _runs(log)].count("version") == 1
+
+
+def test_a_binary_that_is_not_rclone_is_refused_before_any_rclone_run(sqlite_db: str, tmp_path: Path) -> None:
+    impostor = tmp_path / "rclone"
+    log = tmp_path / "calls.log"
+    impostor.write_text(f'#!/bin/sh\necho "$1" >> {log}\necho "hello"\n')
+    impostor.chmod(0o755)
+    conf = {"REMOTE": str(tmp_path / "remote"), "RCLONE_BINARY": str(impostor)}
+    with override_settings(DJANGO_RCLONE=conf), pytest.raises(DjangoRcloneError, match="is not rclone"):
+        backup(sqlite_db)
+    assert log.read_text().split() == ["version"]
+    assert not (tmp_path / "remote").exists()
