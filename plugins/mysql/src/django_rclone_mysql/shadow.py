@@ -34,6 +34,7 @@ import secrets
 import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django_rclone.exceptions import DjangoRcloneError
@@ -170,12 +171,12 @@ class Shadow:
         collate = f" COLLATE {collation}" if collation else ""
         try:
             self.created = True  # from here on drop() tries, whatever part of this fails
+            probe = f"{ident(self.name)}.{ident(f'{MARK}probe')}"
             self._q(
                 f"CREATE DATABASE {ident(self.name)} CHARACTER SET {charset}{collate}; "
-                f"CREATE DATABASE {ident(self.trash)} CHARACTER SET {charset}{collate}"
+                f"CREATE DATABASE {ident(self.trash)} CHARACTER SET {charset}{collate}; "
+                f"CREATE TABLE {probe} (id INT); DROP TABLE {probe}"
             )
-            probe = ident(f"{MARK}probe")
-            self._q(f"CREATE TABLE {probe} (id INT); DROP TABLE {probe}", self.name)
         except AtomicRestoreError as exc:
             who = f"'{self.user}'@'...'" if self.user else "the restore user"
             raise AtomicRestoreError(
@@ -257,7 +258,24 @@ class Shadow:
         return {str(r["n"]): str(r["t"]) for r in rows}
 
     def _plan(self) -> _SwapPlan:
-        shadow, live = self._objects(self.name), self._objects(self.live)
+        # Read-only catalogue queries, one client run each: those that do not depend on one another
+        # run side by side (two rounds instead of seven client starts one after the other).
+        with ThreadPoolExecutor(5, thread_name_prefix="django-rclone-shadow") as pool:
+            shadow_objects = pool.submit(self._objects, self.name)
+            live_objects = pool.submit(self._objects, self.live)
+            triggers = pool.submit(self._triggers, self.name)
+            routines = pool.submit(self._routines)
+            events = pool.submit(self._events)
+            shadow, live = shadow_objects.result(), live_objects.result()
+            plan = self._plan_renames(shadow, live, pool)
+            plan.triggers, plan.routines, plan.events = triggers.result(), routines.result(), events.result()
+        if plan.triggers:
+            # A table with triggers cannot move to another database: drop them from the shadow
+            # (they are re-created in the live database right after the swap).
+            self._q("; ".join(t.remove for t in plan.triggers), self.name)
+        return plan
+
+    def _plan_renames(self, shadow: dict[str, str], live: dict[str, str], pool: ThreadPoolExecutor) -> _SwapPlan:
         tables = sorted(n for n, t in shadow.items() if t != "VIEW")
         views = sorted(n for n, t in shadow.items() if t == "VIEW")
         plan = _SwapPlan(live=self.live, shadow=self.name, lock_timeout=self.lock_timeout)
@@ -267,19 +285,16 @@ class Shadow:
         leaving = sorted({n for n in (*tables, *views) if live.get(n, "VIEW") != "VIEW"})
         for name in leaving:
             plan.renames.append((self.live, name, self.trash, name))
-        plan.in_the_way = [self._view(n, self.live) for n in tables if live.get(n) == "VIEW"]
-        plan.in_the_way += self._triggers(self.live, leaving)
+        live_views = [pool.submit(self._view, n, self.live) for n in tables if live.get(n) == "VIEW"]
+        live_triggers = pool.submit(self._triggers, self.live, leaving)
+        foreign_keys = pool.submit(self._kept_foreign_keys, set(live) - set(shadow), set(leaving))
+        shadow_views = [pool.submit(self._view, name, self.name) for name in views]
         for name in tables:
             plan.renames.append((self.name, name, self.live, name))
-        plan.foreign_keys = self._kept_foreign_keys(set(live) - set(shadow), set(leaving))
-        plan.triggers = self._triggers(self.name)
-        plan.views = [self._view(name, self.name) for name in views]
-        plan.routines = self._routines()
-        plan.events = self._events()
-        if plan.triggers:
-            # A table with triggers cannot move to another database: drop them from the shadow
-            # (they are re-created in the live database right after the swap).
-            self._q("; ".join(t.remove for t in plan.triggers), self.name)
+        plan.in_the_way = [view.result() for view in live_views]
+        plan.in_the_way += live_triggers.result()
+        plan.foreign_keys = foreign_keys.result()
+        plan.views = [view.result() for view in shadow_views]
         return plan
 
     def _kept_foreign_keys(self, kept: set[str], replaced: set[str]) -> list[_ForeignKey]:
