@@ -69,6 +69,19 @@ def write(results: dict[str, Any], folder: Path) -> None:
                 f"| {r['stored_mib']:.1f} | {r['dump_mib'] / r['stored_mib']:.2f} |"
             )
         lines.append("")
+    if results.get("rss"):
+        lines += [
+            "## Peak RSS of our process by dump size (stand-in dump tool, default COMPRESSION)",
+            "",
+            "| dump MiB | operation | compressor threads | seconds | peak RSS MiB | RSS before the operation MiB |",
+            "|---:|---|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {r['dump_mib']} | {r['operation']} | {r['threads']} | {r['seconds']:.2f} | {r['rss_mib']:.0f} "
+            f"| {r['rss_start_mib']:.0f} |"
+            for r in results["rss"]
+        ]
+        lines.append("")
     if results.get("listing"):
         lines += ["## Listing and retention", "", "| operation | seconds |", "|---|---:|"]
         lines += [f"| {r['what']} | {r['seconds']:.2f} |" for r in results["listing"]]
