@@ -18,7 +18,7 @@ from django.core.management import CommandError, call_command
 
 from tests.core.conftest import fake_rclone, start, wait_for
 from tests.plugins.mysql.test_roundtrip import ALIAS, populate, run_sql, snapshot
-from tests.servers.mariadb import DATABASE, LIVE_ONLY_USER, MariaDB
+from tests.servers.mariadb import DATABASE, LIVE_ONLY_USER, SHADOWS, MariaDB
 from tests.testapp.models import Author, Note
 
 #: These tests read or alter the stored bytes of a backup: store them uncompressed.
@@ -257,4 +257,31 @@ def test_swap_blocked_by_a_lock_changes_nothing(
             holder.close()
         run_sql("DROP TRIGGER IF EXISTS rclone_author_bi")
     assert snapshot() == changed
+    assert shadows(mariadb_server) == []
+
+
+def test_an_account_with_a_connection_limit_restores(
+    mysql_db: str, remote: Path, mariadb_server: MariaDB, rclone_settings: Any
+) -> None:
+    """The atomic restore's helper queries hold one client connection at a time, so an account that
+    may hold only two (MAX_USER_CONNECTIONS, as shared hosting sets) restores: the restore itself
+    and nothing else at once."""
+    from tests import settings as test_settings
+
+    user = "rclone_two_conns"
+    password = test_settings.DB_PASSWORD.replace("'", "''")
+    mariadb_server.sql(
+        f"CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{password}' WITH MAX_USER_CONNECTIONS 2;\n"
+        f"GRANT ALL PRIVILEGES ON {DATABASE}.* TO '{user}'@'127.0.0.1';\n"
+        f"GRANT ALL PRIVILEGES ON {SHADOWS} TO '{user}'@'127.0.0.1';"
+    )
+    try:
+        populate()
+        call_command("dbbackup", "--database", ALIAS, verbosity=0)
+        Author.objects.using(ALIAS).create(name="Carol")
+        rclone_settings(CONNECTORS={ALIAS: {"USER": user, "PASSWORD": test_settings.DB_PASSWORD}})
+        call_command("dbrestore", "--database", ALIAS, "--noinput", "--no-undo-backup", verbosity=0)
+        assert sorted(Author.objects.using(ALIAS).values_list("name", flat=True)) == ["Ada", "Bob"]
+    finally:
+        mariadb_server.sql(f"DROP USER '{user}'@'127.0.0.1';")
     assert shadows(mariadb_server) == []

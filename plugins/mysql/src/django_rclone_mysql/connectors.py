@@ -245,9 +245,9 @@ class MysqlDumpConnector(CommandConnector):
         ]
 
     # -- atomic restore (see shadow.py) --------------------------------------------------------
-    def run_sql(self, script: str, database: str = "") -> list[Row]:
+    def run_sql(self, script: str, database: str = "") -> list[list[Row]]:
         """Run ``script`` with the restore tool (same credentials, prefix and suffix); return the rows of
-        its last result set."""
+        each of its result sets."""
         args = [*self.credential_args(), *self.connection_args("RESTORE"), "--xml", *([database] if database else [])]
         argv = self.command("RESTORE", self.restore_cmd, args)
         return parse_xml(run_client(argv, self.environment("RESTORE"), script))

@@ -34,8 +34,8 @@ import secrets
 import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from django_rclone.exceptions import DjangoRcloneError
 from django_rclone.interrupts import shield
@@ -55,8 +55,8 @@ _XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 _DELIMITER = ";;"  # as mysqldump writes routines and triggers
 
 Row = dict[str, "str | None"]
-#: Runs SQL text through the client tool: ``(script, database or "") -> rows of the last result set``.
-Runner = Callable[[str, str], list[Row]]
+#: Runs SQL text through the client tool: ``(script, database or "") -> rows of each result set``.
+Runner = Callable[[str, str], list[list[Row]]]
 
 
 class AtomicRestoreError(DjangoRcloneError):
@@ -83,19 +83,21 @@ def grant_pattern(database: str) -> str:
     return f"`{escaped}\\_\\_rclone\\_%`.*"
 
 
-def parse_xml(text: str) -> list[Row]:
-    """Rows of the client's ``--xml`` output (the last result set; ``None`` for SQL NULL)."""
-    text = text.rpartition("<?xml")[2]  # one XML document per result set: keep the last
-    if not text.strip():
-        return []
-    try:
-        root = ET.fromstring("<?xml" + text)  # noqa: S314 - our own client's output, not a backup's content
-    except ET.ParseError as exc:
-        raise AtomicRestoreError(f"unreadable output from the client ({exc})") from exc
-    rows: list[Row] = []
-    for row in root.iter("row"):
-        rows.append({f.get("name", ""): None if f.get(_XSI_NIL) == "true" else (f.text or "") for f in row})
-    return rows
+def parse_xml(text: str) -> list[list[Row]]:
+    """The rows of each result set of the client's ``--xml`` output, in order (``None`` for SQL NULL).
+    The client writes one XML document per result set; field values are escaped, so a document
+    starts only where the client started one."""
+    sets: list[list[Row]] = []
+    for document in text.split("<?xml")[1:]:
+        try:
+            root = ET.fromstring("<?xml" + document)  # noqa: S314 - our own client's output, not a backup's content
+        except ET.ParseError as exc:
+            raise AtomicRestoreError(f"unreadable output from the client ({exc})") from exc
+        rows: list[Row] = []
+        for row in root.iter("row"):
+            rows.append({f.get("name", ""): None if f.get(_XSI_NIL) == "true" else (f.text or "") for f in row})
+        sets.append(rows)
+    return sets
 
 
 def run_client(argv: Sequence[str], env: dict[str, str], script: str) -> str:
@@ -147,7 +149,9 @@ class Shadow:
         return f"{self.name}_old"
 
     def _q(self, query: str, database: str = "") -> list[Row]:
-        return self.run(query, database)
+        """The rows of the last result set of ``query`` (nothing for a statement without one)."""
+        sets = self.run(query, database)
+        return sets[-1] if sets else []
 
     # -- 1. create (the privilege probe) -------------------------------------------------------
     def create(self) -> None:
@@ -251,31 +255,37 @@ class Shadow:
             self._q("\n".join(obj.script() for obj in missing), self.live)
 
     def _objects(self, schema: str) -> dict[str, str]:
-        rows = self._q(
-            "SELECT TABLE_NAME AS n, TABLE_TYPE AS t FROM information_schema.TABLES "
-            f"WHERE TABLE_SCHEMA = {literal(schema)}"
-        )
-        return {str(r["n"]): str(r["t"]) for r in rows}
+        return {str(r["n"]): str(r["t"]) for r in self._q(_objects_query(schema))}
+
+    def _sets(self, queries: Sequence[str], database: str = "") -> list[list[Row]]:
+        """Run ``queries`` in **one** client run and return the rows of each one that has a result set
+        (SELECT, SHOW; ``USE`` and ``DROP`` have none), in order."""
+        sets = self.run(";\n".join(queries), database)
+        expected = sum(1 for query in queries if not query.startswith(_NO_RESULT))
+        if len(sets) != expected:
+            raise AtomicRestoreError(f"expected {expected} result sets from the client, got {len(sets)}")
+        return sets
 
     def _plan(self) -> _SwapPlan:
-        # Read-only catalogue queries, one client run each: those that do not depend on one another
-        # run side by side (two rounds instead of seven client starts one after the other).
-        with ThreadPoolExecutor(5, thread_name_prefix="django-rclone-shadow") as pool:
-            shadow_objects = pool.submit(self._objects, self.name)
-            live_objects = pool.submit(self._objects, self.live)
-            triggers = pool.submit(self._triggers, self.name)
-            routines = pool.submit(self._routines)
-            events = pool.submit(self._events)
-            shadow, live = shadow_objects.result(), live_objects.result()
-            plan = self._plan_renames(shadow, live, pool)
-            plan.triggers, plan.routines, plan.events = triggers.result(), routines.result(), events.result()
-        if plan.triggers:
-            # A table with triggers cannot move to another database: drop them from the shadow
-            # (they are re-created in the live database right after the swap).
-            self._q("; ".join(t.remove for t in plan.triggers), self.name)
-        return plan
-
-    def _plan_renames(self, shadow: dict[str, str], live: dict[str, str], pool: ThreadPoolExecutor) -> _SwapPlan:
+        """What the swap moves and re-creates, read from the catalogue: every list in one client run,
+        and the definitions of views, triggers, routines and events (when there are any) in a second
+        one. A client start costs about as much as a small query, so a restore pays for one or two,
+        not one per object."""
+        shadow_objects, live_objects, shadow_triggers, live_triggers, routines, events, keys = self._sets(
+            [
+                _objects_query(self.name),
+                _objects_query(self.live),
+                _triggers_query(self.name),
+                _triggers_query(self.live),
+                "SELECT ROUTINE_NAME AS n, ROUTINE_TYPE AS t FROM information_schema.ROUTINES "
+                f"WHERE ROUTINE_SCHEMA = {literal(self.name)} AND ROUTINE_TYPE IN ('PROCEDURE', 'FUNCTION') "
+                "ORDER BY ROUTINE_TYPE, ROUTINE_NAME",
+                f"SELECT EVENT_NAME AS n FROM information_schema.EVENTS WHERE EVENT_SCHEMA = {literal(self.name)}",
+                _foreign_keys_query(self.live),
+            ]
+        )
+        shadow = {str(r["n"]): str(r["t"]) for r in shadow_objects}
+        live = {str(r["n"]): str(r["t"]) for r in live_objects}
         tables = sorted(n for n, t in shadow.items() if t != "VIEW")
         views = sorted(n for n, t in shadow.items() if t == "VIEW")
         plan = _SwapPlan(live=self.live, shadow=self.name, lock_timeout=self.lock_timeout)
@@ -285,124 +295,159 @@ class Shadow:
         leaving = sorted({n for n in (*tables, *views) if live.get(n, "VIEW") != "VIEW"})
         for name in leaving:
             plan.renames.append((self.live, name, self.trash, name))
-        live_views = [pool.submit(self._view, n, self.live) for n in tables if live.get(n) == "VIEW"]
-        live_triggers = pool.submit(self._triggers, self.live, leaving)
-        foreign_keys = pool.submit(self._kept_foreign_keys, set(live) - set(shadow), set(leaving))
-        shadow_views = [pool.submit(self._view, name, self.name) for name in views]
         for name in tables:
             plan.renames.append((self.name, name, self.live, name))
-        plan.in_the_way = [view.result() for view in live_views]
-        plan.in_the_way += live_triggers.result()
-        plan.foreign_keys = foreign_keys.result()
-        plan.views = [view.result() for view in shadow_views]
+        plan.foreign_keys = _kept_foreign_keys(keys, set(live) - set(shadow), set(leaving))
+        # The definitions, each read with SHOW CREATE in its own database (so its text names none).
+        reads = _Definitions()
+        reads.use(self.name)
+        triggers = [reads.trigger(str(r["n"])) for r in shadow_triggers]
+        new_views = [reads.view(name, self.name) for name in views]
+        routine_reads = [reads.routine(str(r["t"]), str(r["n"])) for r in routines]
+        event_reads = [reads.event(str(r["n"])) for r in events]
+        # A table with triggers cannot move to another database: drop them from the shadow once read
+        # (they are re-created in the live database right after the swap).
+        reads.queries += [f"DROP TRIGGER IF EXISTS {ident(str(r['n']))}" for r in shadow_triggers]
+        reads.use(self.live)
+        in_the_way = [reads.view(n, self.live) for n in tables if live.get(n) == "VIEW"]
+        in_the_way += [reads.trigger(str(r["n"])) for r in live_triggers if str(r["t"]) in leaving]
+        if reads.results:
+            sets = self._sets(reads.queries)
+            plan.triggers = [read(sets) for read in triggers]
+            plan.views = [read(sets) for read in new_views]
+            plan.routines = [read(sets) for read in routine_reads]
+            plan.events = [read(sets) for read in event_reads]
+            plan.in_the_way = [read(sets) for read in in_the_way]
         return plan
 
-    def _kept_foreign_keys(self, kept: set[str], replaced: set[str]) -> list[_ForeignKey]:
-        """Foreign keys of live tables the backup leaves alone that point at tables it replaces.
 
-        A rename carries such a key along to the old table; they are pointed back after the swap.
-        """
-        if not kept or not replaced:
-            return []
-        rows = self._q(
-            "SELECT k.TABLE_NAME AS t, k.CONSTRAINT_NAME AS c, k.COLUMN_NAME AS col, k.REFERENCED_TABLE_NAME AS rt, "
-            "k.REFERENCED_COLUMN_NAME AS rc, r.UPDATE_RULE AS upd, r.DELETE_RULE AS del "
-            "FROM information_schema.KEY_COLUMN_USAGE k JOIN information_schema.REFERENTIAL_CONSTRAINTS r "
-            "ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME "
-            "AND r.TABLE_NAME = k.TABLE_NAME "
-            f"WHERE k.TABLE_SCHEMA = {literal(self.live)} AND k.REFERENCED_TABLE_SCHEMA = {literal(self.live)} "
-            "ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION"
+#: Statements that return no result set (``Shadow._sets`` counts the others).
+_NO_RESULT = ("USE ", "DROP ")
+
+
+def _objects_query(schema: str) -> str:
+    return (
+        f"SELECT TABLE_NAME AS n, TABLE_TYPE AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = {literal(schema)}"
+    )
+
+
+def _triggers_query(schema: str) -> str:
+    """Every trigger of ``schema`` with its table, in firing order."""
+    return (
+        "SELECT TRIGGER_NAME AS n, EVENT_OBJECT_TABLE AS t FROM information_schema.TRIGGERS "
+        f"WHERE TRIGGER_SCHEMA = {literal(schema)} "
+        "ORDER BY EVENT_OBJECT_TABLE, EVENT_MANIPULATION, ACTION_TIMING, ACTION_ORDER"
+    )
+
+
+def _foreign_keys_query(schema: str) -> str:
+    """Every foreign key column of ``schema`` that references a table of ``schema``."""
+    return (
+        "SELECT k.TABLE_NAME AS t, k.CONSTRAINT_NAME AS c, k.COLUMN_NAME AS col, k.REFERENCED_TABLE_NAME AS rt, "
+        "k.REFERENCED_COLUMN_NAME AS rc, r.UPDATE_RULE AS upd, r.DELETE_RULE AS del "
+        "FROM information_schema.KEY_COLUMN_USAGE k JOIN information_schema.REFERENTIAL_CONSTRAINTS r "
+        "ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME "
+        "AND r.TABLE_NAME = k.TABLE_NAME "
+        f"WHERE k.TABLE_SCHEMA = {literal(schema)} AND k.REFERENCED_TABLE_SCHEMA = {literal(schema)} "
+        "ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION"
+    )
+
+
+def _kept_foreign_keys(rows: list[Row], kept: set[str], replaced: set[str]) -> list[_ForeignKey]:
+    """Foreign keys of live tables the backup leaves alone that point at tables it replaces.
+
+    A rename carries such a key along to the old table; they are pointed back after the swap.
+    """
+    keys: dict[tuple[str, str], _ForeignKey] = {}
+    for row in rows:
+        table, target = str(row["t"]), str(row["rt"])
+        if table not in kept or target not in replaced:
+            continue
+        key = keys.setdefault(
+            (table, str(row["c"])),
+            _ForeignKey(table, str(row["c"]), target, str(row["upd"]), str(row["del"])),
         )
-        keys: dict[tuple[str, str], _ForeignKey] = {}
-        for row in rows:
-            table, target = str(row["t"]), str(row["rt"])
-            if table not in kept or target not in replaced:
-                continue
-            key = keys.setdefault(
-                (table, str(row["c"])),
-                _ForeignKey(table, str(row["c"]), target, str(row["upd"]), str(row["del"])),
-            )
-            key.columns.append(str(row["col"]))
-            key.referenced.append(str(row["rc"]))
-        return list(keys.values())
+        key.columns.append(str(row["col"]))
+        key.referenced.append(str(row["rc"]))
+    return list(keys.values())
 
-    def _triggers(self, schema: str, tables: Sequence[str] | None = None) -> list[_Created]:
-        """The triggers of ``schema`` (of ``tables`` only, when given), in firing order."""
-        if tables is not None and not tables:
-            return []
-        only = f" AND EVENT_OBJECT_TABLE IN ({', '.join(literal(t) for t in tables)})" if tables else ""
-        rows = self._q(
-            "SELECT TRIGGER_NAME AS n FROM information_schema.TRIGGERS "
-            f"WHERE TRIGGER_SCHEMA = {literal(schema)}{only} "
-            "ORDER BY EVENT_OBJECT_TABLE, EVENT_MANIPULATION, ACTION_TIMING, ACTION_ORDER"
-        )
-        found = []
-        for row in rows:
-            name = str(row["n"])
-            (info,) = self._q(f"SHOW CREATE TRIGGER {ident(name)}", schema)
-            found.append(
-                _Created(
-                    name,
-                    str(info["SQL Original Statement"]),
-                    info.get("sql_mode"),
-                    info.get("collation_connection"),
-                    remove=f"DROP TRIGGER IF EXISTS {ident(name)}",
-                )
-            )
-        return found
 
-    def _view(self, name: str, schema: str) -> _View:
-        (info,) = self._q(f"SHOW CREATE VIEW {ident(name)}", schema)
-        columns = self._q(
+#: Builds one definition from the result sets of a ``_Definitions`` batch.
+_Read = Callable[[list[list[Row]]], Any]
+
+
+@dataclass
+class _Definitions:
+    """The SHOW CREATE queries of one batch, and how to read each object back from its results."""
+
+    queries: list[str] = field(default_factory=list)
+    #: Result sets the batch returns so far.
+    results: int = 0
+
+    def use(self, schema: str) -> None:
+        self.queries.append(f"USE {ident(schema)}")
+
+    def _query(self, query: str) -> int:
+        """Add a query that returns one result set; its position among the batch's results."""
+        self.queries.append(query)
+        self.results += 1
+        return self.results - 1
+
+    def trigger(self, name: str) -> _Read:
+        at = self._query(f"SHOW CREATE TRIGGER {ident(name)}")
+
+        def read(sets: list[list[Row]]) -> _Created:
+            (info,) = sets[at]
+            statement = str(info["SQL Original Statement"])
+            remove = f"DROP TRIGGER IF EXISTS {ident(name)}"
+            return _Created(name, statement, info.get("sql_mode"), info.get("collation_connection"), remove=remove)
+
+        return read
+
+    def view(self, name: str, schema: str) -> _Read:
+        at = self._query(f"SHOW CREATE VIEW {ident(name)}")
+        self._query(
             "SELECT COLUMN_NAME AS c FROM information_schema.COLUMNS "
             f"WHERE TABLE_SCHEMA = {literal(schema)} AND TABLE_NAME = {literal(name)} ORDER BY ORDINAL_POSITION"
         )
-        statement = str(info["Create View"])
-        if statement.startswith("CREATE "):
-            statement = "CREATE OR REPLACE " + statement[len("CREATE ") :]
-        return _View(name, statement, info.get("collation_connection"), [str(c["c"]) for c in columns])
 
-    def _routines(self) -> list[_Created]:
-        rows = self._q(
-            "SELECT ROUTINE_NAME AS n, ROUTINE_TYPE AS t FROM information_schema.ROUTINES "
-            f"WHERE ROUTINE_SCHEMA = {literal(self.name)} AND ROUTINE_TYPE IN ('PROCEDURE', 'FUNCTION') "
-            "ORDER BY ROUTINE_TYPE, ROUTINE_NAME"
-        )
-        found = []
-        for row in rows:
-            kind, name = str(row["t"]), str(row["n"])
-            (info,) = self._q(f"SHOW CREATE {kind} {ident(name)}", self.name)
-            column = "Create Procedure" if kind == "PROCEDURE" else "Create Function"
-            found.append(
-                _Created(
-                    name,
-                    str(info[column]),
-                    info.get("sql_mode"),
-                    info.get("collation_connection"),
-                    drop=f"DROP {kind} IF EXISTS {ident(name)}",
-                )
-            )
-        return found
+        def read(sets: list[list[Row]]) -> _View:
+            (info,) = sets[at]
+            statement = str(info["Create View"])
+            if statement.startswith("CREATE "):
+                statement = "CREATE OR REPLACE " + statement[len("CREATE ") :]
+            columns = [str(c["c"]) for c in sets[at + 1]]
+            return _View(name, statement, info.get("collation_connection"), columns)
 
-    def _events(self) -> list[_Created]:
-        rows = self._q(
-            f"SELECT EVENT_NAME AS n FROM information_schema.EVENTS WHERE EVENT_SCHEMA = {literal(self.name)}"
-        )
-        found = []
-        for row in rows:
-            name = str(row["n"])
-            (info,) = self._q(f"SHOW CREATE EVENT {ident(name)}", self.name)
-            found.append(
-                _Created(
-                    name,
-                    str(info["Create Event"]),
-                    info.get("sql_mode"),
-                    info.get("collation_connection"),
-                    drop=f"DROP EVENT IF EXISTS {ident(name)}",
-                    time_zone=info.get("time_zone"),
-                )
+        return read
+
+    def routine(self, kind: str, name: str) -> _Read:
+        kind = "PROCEDURE" if kind == "PROCEDURE" else "FUNCTION"
+        at = self._query(f"SHOW CREATE {kind} {ident(name)}")
+
+        def read(sets: list[list[Row]]) -> _Created:
+            (info,) = sets[at]
+            statement = str(info["Create Procedure" if kind == "PROCEDURE" else "Create Function"])
+            drop = f"DROP {kind} IF EXISTS {ident(name)}"
+            return _Created(name, statement, info.get("sql_mode"), info.get("collation_connection"), drop=drop)
+
+        return read
+
+    def event(self, name: str) -> _Read:
+        at = self._query(f"SHOW CREATE EVENT {ident(name)}")
+
+        def read(sets: list[list[Row]]) -> _Created:
+            (info,) = sets[at]
+            return _Created(
+                name,
+                str(info["Create Event"]),
+                info.get("sql_mode"),
+                info.get("collation_connection"),
+                drop=f"DROP EVENT IF EXISTS {ident(name)}",
+                time_zone=info.get("time_zone"),
             )
-        return found
+
+        return read
 
 
 @dataclass
