@@ -14,10 +14,19 @@ import sys
 import time
 
 CHUNK = 65536
+PIECE = 16 << 20
 
 
-def payload(size: int, seed: int = 7) -> bytes:
-    return random.Random(seed).randbytes(size)
+def payload(size: int, seed: int = 7) -> bytes | bytearray:
+    """``size`` deterministic random bytes; built in 16 MiB pieces, which give the same bytes as one
+    ``randbytes(size)`` would (that one call cannot make more than 256 MiB)."""
+    rng = random.Random(seed)
+    if size <= PIECE:
+        return rng.randbytes(size)
+    data = bytearray()
+    while len(data) < size:
+        data += rng.randbytes(min(PIECE, size - len(data)))
+    return data
 
 
 def main() -> int:
