@@ -243,12 +243,7 @@ class Shadow:
 
     def _put_back(self, dropped: Sequence[_Created | _View]) -> None:
         """Re-create the live triggers and views ``clear_script`` dropped, those that are gone."""
-        triggers = {
-            str(r["n"])
-            for r in self._q(
-                f"SELECT TRIGGER_NAME AS n FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = {literal(self.live)}"
-            )
-        }
+        triggers = {str(r["n"]) for r in self._q(_triggers_query(self.live))}
         tables = set(self._objects(self.live))
         missing = [obj for obj in dropped if obj.name not in (tables if isinstance(obj, _View) else triggers)]
         if missing:
