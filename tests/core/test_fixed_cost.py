@@ -112,3 +112,56 @@ def test_a_binary_that_is_not_rclone_is_refused_before_any_rclone_run(sqlite_db:
         backup(sqlite_db)
     assert log.read_text().split() == ["version"]
     assert not (tmp_path / "remote").exists()
+
+
+def _logging_sqlite3(tmp_path: Path, log: Path) -> Path:
+    """A DUMP_CMD that records the moment the dump tool starts (as a zero-length run), then runs sqlite3."""
+    wrapper = tmp_path / "sqlite3-logging"
+    wrapper.write_text(
+        "#!/bin/bash\n"
+        '[ "$1" = -version ] && exec sqlite3 "$@"\n'  # the tool version the manifest records
+        f'now=$(date +%s.%N)\necho "start dump $now" >> {log}\necho "end dump $now" >> {log}\n'
+        'exec sqlite3 "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+def test_the_dump_tool_starts_while_the_name_is_claimed(sqlite_db: str, tmp_path: Path) -> None:
+    rclone, log = _logging_rclone(tmp_path)
+    conf = {
+        "REMOTE": str(tmp_path / "remote"),
+        "RCLONE_BINARY": str(rclone),
+        "CONNECTORS": {sqlite_db: {"DUMP_CMD": str(_logging_sqlite3(tmp_path, log))}},
+    }
+    with override_settings(DJANGO_RCLONE=conf):
+        backup(sqlite_db)
+    runs = _runs(log)
+    (dump,) = (run for run in runs if run[0] == "dump")
+    marker, upload = [run for run in runs if run[0] == "rcat"][:2]
+    claim_listing = next(run for run in runs if run[0] == "lsjson")
+    # The tool connects and reads while the marker is written and the folder listed (0.4 s here)...
+    assert dump[1] < marker[1], "the dump tool started only after the name was claimed"
+    # ...but not a byte goes to the remote before the claim holds.
+    assert upload[1] >= claim_listing[2], "the upload started before the name claim's listing ended"
+
+
+def test_a_dump_started_for_a_name_that_is_taken_is_stopped(sqlite_db: str, tmp_path: Path) -> None:
+    rclone, log = _logging_rclone(tmp_path)
+    conf = {
+        "REMOTE": str(tmp_path / "remote"),
+        "RCLONE_BINARY": str(rclone),
+        "CONNECTORS": {sqlite_db: {"DUMP_CMD": str(_logging_sqlite3(tmp_path, log))}},
+        "COMPRESSION": "none",
+    }
+    with override_settings(DJANGO_RCLONE=conf):
+        first = backup(sqlite_db, output_filename="fixed.sqlite3")
+        stored = (tmp_path / "remote" / "db" / "fixed.sqlite3").read_bytes()
+        log.unlink()
+        with pytest.raises(DjangoRcloneError, match="already exists"):
+            backup(sqlite_db, output_filename="fixed.sqlite3")
+    # The second run's dump tool did start, and was stopped and reaped (no_stray_processes), and the
+    # first run's backup is untouched.
+    assert [action for action, _, _ in _runs(log)].count("dump") == 1
+    assert (tmp_path / "remote" / "db" / "fixed.sqlite3").read_bytes() == stored
+    assert first.size == len(stored)

@@ -7,6 +7,7 @@ import json
 import os
 import random
 import socket
+import subprocess
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,7 @@ from django_rclone.codecs import Compression
 from django_rclone.conf import get_settings
 from django_rclone.db.base import BaseConnector
 from django_rclone.exceptions import CopyFailed, DjangoRcloneError, NameConflict
-from django_rclone.failures import COMMIT, COPY, DUMP, RETENTION, reached, reports_failures
+from django_rclone.failures import COMMIT, COPY, DUMP, PREPARE, RETENTION, reached, reports_failures
 from django_rclone.interrupts import interruptible, shield
 from django_rclone.local_paths import refuse_media_overlap
 from django_rclone.locks import alias_lock
@@ -261,6 +262,7 @@ def backup(
     stored_ext = f"{ext}.{compression.extension}" if compression.enabled else ext
     pre_db_backup.send(sender=sender, database=database, connector=connector)
     clock = time.monotonic()
+    dump: subprocess.Popen[bytes] | None = None
     try:
         with (
             interruptible(),
@@ -269,6 +271,11 @@ def backup(
         ):
             versions = pool.submit(_tool_versions, connector)  # while the name is claimed and the dump runs
             chosen = _with_codec_extension(output_filename, compression) if output_filename else None
+            # The dump tool connects and reads its catalog while the name is claimed; it writes into
+            # a pipe nobody reads yet, so nothing reaches the remote before the claim holds.
+            reached(DUMP)
+            dump = host.dump(connector, database)
+            reached(PREPARE)
             claim = _claim(conf, rclone, database, stored_ext, servername, chosen)
             name, started = claim.name, claim.started
             path = catalog.db_path(conf, name)
@@ -276,7 +283,7 @@ def backup(
             if progress.active() is not None:  # the estimate may cost a query: only for a display
                 progress.expect(_estimate(connector), estimated=True)
             try:
-                stats = _stream(host, connector, database, rclone, path, compression)
+                stats = _stream(host, connector, database, dump, rclone, path, compression)
                 metadata = connector.dump_finished()
                 reached(COMMIT)
                 _check_landed(conf, rclone, claim, stats.size)
@@ -313,6 +320,8 @@ def backup(
                 rclone.deletefile(claim.marker_path(conf))  # committed; a marker left behind is swept later
     finally:
         with shield():  # a second Ctrl-C must not stop a connector's cleanup half-way
+            if dump is not None:
+                _reap_unstreamed(dump, connector)
             connector.cleanup()
     result = BackupResult(
         database=database,
@@ -344,15 +353,16 @@ def backup(
 
 
 def _stream(
-    host: PluginHost, connector: BaseConnector, database: str, rclone: Rclone, path: str, compression: Compression
+    host: PluginHost,
+    connector: BaseConnector,
+    database: str,
+    dump: subprocess.Popen[bytes],
+    rclone: Rclone,
+    path: str,
+    compression: Compression,
 ) -> StreamStats:
-    """Start the dump and ``rclone rcat`` and pump one into the other through the compression stage."""
-    dump = host.dump(connector, database)
-    try:
-        rcat = rclone.rcat(path)
-    except BaseException:
-        tool_stage(dump, connector, "DUMP").stop()
-        raise
+    """Start ``rclone rcat`` and pump the running dump into it through the compression stage."""
+    rcat = rclone.rcat(path)  # a failure here leaves the dump to _reap_unstreamed
     return stream_backup(
         tool_stage(dump, connector, "DUMP"),
         rclone_stage(rcat, "rcat", rclone.secrets),
@@ -360,6 +370,16 @@ def _stream(
         check=lambda sample: host.check_dump(connector, database, sample),
         encoder=compression.encoder(),
     )
+
+
+def _reap_unstreamed(dump: subprocess.Popen[bytes], connector: BaseConnector) -> None:
+    """Stop a dump the run started but never streamed to its end (the claim failed, the upload
+    could not start, an interrupt), and close its pipes; a dump that was streamed is reaped already."""
+    if dump.poll() is None:
+        tool_stage(dump, connector, "DUMP").stop()
+    for pipe in (dump.stdout, dump.stderr):
+        if pipe is not None:
+            pipe.close()
 
 
 def _tool_versions(connector: BaseConnector) -> dict[str, str]:
