@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -89,3 +91,25 @@ def test_an_interrupted_restore_never_gives_the_tool_end_of_input(tmp_path: Path
     assert err.strip().splitlines()[-1].startswith("CommandError: interrupted by SIGINT")
     wait_for(lambda: not pids_alive(pidfile), timeout=20)
     assert not out.exists(), "the restore tool saw end of input and committed a partial backup"
+
+
+def test_a_backup_interrupted_while_claiming_its_name_stops_the_started_dump(tmp_path: Path) -> None:
+    """The dump tool starts before the name is claimed: an interrupt during the claim stops it,
+    and the run's marker goes with it."""
+    remote, pidfile, listing = tmp_path / "remote", tmp_path / "pids", tmp_path / "listing"
+    real = shutil.which("rclone") or str(Path(sys.executable).parent / "rclone")
+    slow = tmp_path / "rclone-slow-listing"  # the claim's listing takes long enough to interrupt
+    slow.write_text(f'#!/bin/bash\n[ "$1" = lsjson ] && touch {listing} && sleep 30\nexec "{real}" "$@"\n')
+    slow.chmod(0o755)
+    conf = {**settings_for(remote, ["--size", "5000000", "--pidfile", str(pidfile)], []), "RCLONE_BINARY": str(slow)}
+    proc = start(["dbbackup"], conf)
+    wait_for(lambda: pidfile.exists() and listing.exists())
+    assert pids_alive(pidfile), "the dump tool was not running during the claim"
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode != 0
+    assert err.strip().splitlines() == [
+        "CommandError: interrupted by SIGINT; child processes stopped, nothing was published"
+    ]
+    wait_for(lambda: not pids_alive(pidfile), timeout=10)
+    assert [f for f in remote_files(remote) if f.startswith("db/")] == []

@@ -135,8 +135,13 @@ def _claim(conf: Any, rclone: Rclone, database: str, ext: str, servername: str, 
             else names.render(conf, database, ext, started, servername)
         )
         marker = names.marker_name(name, run_id)
-        rclone.rcat_bytes(catalog.db_path(conf, marker), _marker_body(run_id, name, database, servername, started))
-        seen = _look(conf, rclone, name, run_id)
+        try:
+            rclone.rcat_bytes(catalog.db_path(conf, marker), _marker_body(run_id, name, database, servername, started))
+            seen = _look(conf, rclone, name, run_id)
+        except BaseException:  # an interrupt or a failed listing: the marker goes now, not at the next sweep
+            with shield(), contextlib.suppress(Exception):
+                rclone.deletefile(catalog.db_path(conf, marker))
+            raise
         if not (seen.object or seen.manifest or seen.rivals):
             return Claim(name, started, run_id, marker)
         with shield():
