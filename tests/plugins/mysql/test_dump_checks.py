@@ -109,3 +109,22 @@ def test_skip_comments_in_the_suffix_skips_only_the_trailer_check(
     Note.objects.using(ALIAS).all().delete()
     call_command("dbrestore", "--database", ALIAS, "--noinput", verbosity=0)
     assert snapshot() == before
+
+
+def test_table_counts_are_kept_when_the_client_prints_them_at_once(
+    mysql_db: str, remote: Path, rclone_settings: Settings, tmp_path: Path
+) -> None:
+    """The row-count session's first line ("snapshot-ready") and its counts can arrive in one read
+    (a loaded machine, a client whose output is buffered): the counts must not be lost with it."""
+    from django_rclone.operations.backup import backup
+
+    populate()
+    client = tmp_path / "mariadb-all-at-once"  # holds everything back, then writes it in one go
+    client.write_text(
+        '#!/bin/bash\nout=$(mariadb "$@"; s=$?; echo x; exit $s); status=$?\nprintf %s "${out%x}"\nexit $status\n'
+    )
+    client.chmod(0o755)
+    rclone_settings(CONNECTORS={ALIAS: {"RESTORE_CMD": str(client)}})
+    counts = backup(ALIAS).manifest.metadata["table_counts"]
+    assert counts["testapp_author"] == 2
+    assert counts["testapp_note"] == 1

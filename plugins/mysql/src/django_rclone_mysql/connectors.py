@@ -17,7 +17,7 @@ import re
 import secrets
 import subprocess
 from collections.abc import Mapping
-from typing import Any
+from typing import IO, Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -52,6 +52,19 @@ EXECUTE rclone_counts;
 DEALLOCATE PREPARE rclone_counts;
 COMMIT;
 """
+
+
+def _first_line(stream: IO[bytes]) -> bytes:
+    """The first line of a pipe, read from its file descriptor a byte at a time: a buffered
+    ``readline()`` could also take the lines after it, which ``communicate()`` (reading the
+    descriptor itself) would then never see."""
+    line = bytearray()
+    while not line.endswith(b"\n"):
+        byte = os.read(stream.fileno(), 1)
+        if not byte:
+            break
+        line += byte
+    return bytes(line)
 
 
 def parse_counts(text: str) -> dict[str, int]:
@@ -362,7 +375,7 @@ class MysqlDumpConnector(CommandConnector):
             session.stdin.write(COUNT_SCRIPT.encode())
             session.stdin.close()
             session.stdin = None  # written in full; communicate() must not flush it again
-            first = session.stdout.readline()
+            first = _first_line(session.stdout)
             if b"snapshot-ready" not in first:
                 session.wait()
                 detail = session.stderr.read().decode(errors="replace").strip() if session.stderr else ""
