@@ -28,15 +28,16 @@ pytestmark = pytest.mark.usefixtures("no_stray_processes")
 SLOW_LISTING = 0.4
 
 
-def _logging_rclone(tmp_path: Path) -> tuple[Path, Path]:
-    """A wrapper around the real rclone that appends ``start|end <action> <time>`` lines to a log."""
+def _logging_rclone(tmp_path: Path, slow: str = "lsjson") -> tuple[Path, Path]:
+    """A wrapper around the real rclone that appends ``start|end <action> <time>`` lines to a log
+    (the ``slow`` actions, a ``|``-separated list, wait SLOW_LISTING seconds first)."""
     real = shutil.which("rclone") or str(Path(sys.executable).parent / "rclone")
     log = tmp_path / "rclone.log"
     wrapper = tmp_path / "rclone-logging"
     wrapper.write_text(
         "#!/bin/bash\n"
         f'echo "start $1 $(date +%s.%N)" >> {log}\n'
-        f'[ "$1" = lsjson ] && sleep {SLOW_LISTING}\n'
+        f'case "$1" in {slow}) sleep {SLOW_LISTING};; esac\n'
         f'"{real}" "$@"; status=$?\n'
         f'echo "end $1 $(date +%s.%N)" >> {log}\n'
         "exit $status\n"
@@ -128,7 +129,7 @@ def _logging_sqlite3(tmp_path: Path, log: Path) -> Path:
 
 
 def test_the_dump_tool_starts_while_the_name_is_claimed(sqlite_db: str, tmp_path: Path) -> None:
-    rclone, log = _logging_rclone(tmp_path)
+    rclone, log = _logging_rclone(tmp_path, slow="lsjson|rcat")
     conf = {
         "REMOTE": str(tmp_path / "remote"),
         "RCLONE_BINARY": str(rclone),
@@ -140,8 +141,8 @@ def test_the_dump_tool_starts_while_the_name_is_claimed(sqlite_db: str, tmp_path
     (dump,) = (run for run in runs if run[0] == "dump")
     marker, upload = [run for run in runs if run[0] == "rcat"][:2]
     claim_listing = next(run for run in runs if run[0] == "lsjson")
-    # The tool connects and reads while the marker is written and the folder listed (0.4 s here)...
-    assert dump[1] < marker[1], "the dump tool started only after the name was claimed"
+    # The tool connects and reads while the marker is written (0.4 s here) and the folder listed...
+    assert dump[1] < marker[2], "the dump tool started only after the marker was written"
     # ...but not a byte goes to the remote before the claim holds.
     assert upload[1] >= claim_listing[2], "the upload started before the name claim's listing ended"
 
@@ -165,3 +166,23 @@ def test_a_dump_started_for_a_name_that_is_taken_is_stopped(sqlite_db: str, tmp_
     assert [action for action, _, _ in _runs(log)].count("dump") == 1
     assert (tmp_path / "remote" / "db" / "fixed.sqlite3").read_bytes() == stored
     assert first.size == len(stored)
+
+
+def test_a_marker_that_cannot_be_written_stops_the_dump_started_beside_it(sqlite_db: str, tmp_path: Path) -> None:
+    real = shutil.which("rclone") or str(Path(sys.executable).parent / "rclone")
+    log = tmp_path / "dump.log"
+    failing = tmp_path / "rclone-no-markers"  # refuses to write run markers, after a moment
+    failing.write_text(
+        '#!/bin/bash\ncase "$1 $*" in rcat*.pending*) sleep 0.3; echo "no space left" >&2; exit 3;; esac\n'
+        f'exec "{real}" "$@"\n'
+    )
+    failing.chmod(0o755)
+    conf = {
+        "REMOTE": str(tmp_path / "remote"),
+        "RCLONE_BINARY": str(failing),
+        "CONNECTORS": {sqlite_db: {"DUMP_CMD": str(_logging_sqlite3(tmp_path, log))}},
+    }
+    with override_settings(DJANGO_RCLONE=conf), pytest.raises(DjangoRcloneError, match="no space left"):
+        backup(sqlite_db)
+    assert [action for action, _, _ in _runs(log)] == ["dump"]  # started, then stopped: no_stray_processes
+    assert not [p for p in (tmp_path / "remote").rglob("*") if p.is_file()]

@@ -226,6 +226,31 @@ class Rclone:
     def rcat_bytes(self, path: str, data: bytes) -> None:
         self.run("rcat", path, data=data)
 
+    @contextmanager
+    def rcat_bytes_meanwhile(self, path: str, data: bytes) -> Iterator[None]:
+        """``rcat_bytes`` that runs while the body does: rclone starts on entry and is waited for on
+        exit (``RcloneError`` if it failed), whether the body raised or not. ``data`` must fit in a
+        pipe (a few KiB: markers, small records), so handing it over never blocks."""
+        proc = subprocess.Popen(
+            self.argv("rcat", path),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=self.environment(),
+        )
+        stdin, proc.stdin = proc.stdin, None  # handed over here; communicate() only reads
+        try:
+            assert stdin is not None
+            with contextlib.suppress(BrokenPipeError):  # rclone already gave up: its exit status says why
+                stdin.write(data)
+            with contextlib.suppress(BrokenPipeError):
+                stdin.close()
+            yield
+        finally:
+            _out, err = proc.communicate()
+        if proc.returncode != 0:
+            raise self.error("rcat", [path], proc.returncode, clean_stderr(err))
+
     def deletefile(self, path: str) -> None:
         self.run("deletefile", path)
 

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -112,13 +113,22 @@ def _look(conf: Any, rclone: Rclone, name: str, run_id: str) -> _Seen:
     return _Seen(name in files, names.manifest_name(name) in files, rivals)
 
 
-def _claim(conf: Any, rclone: Rclone, database: str, ext: str, servername: str, output_filename: str | None) -> Claim:
+def _claim(
+    conf: Any,
+    rclone: Rclone,
+    database: str,
+    ext: str,
+    servername: str,
+    output_filename: str | None,
+    meanwhile: Callable[[], None] = lambda: None,
+) -> Claim:
     """Choose a name and make it this run's: write a marker, then list the folder.
 
     The run keeps the name only if its marker is the only one for it and neither the object nor a
     manifest exists; otherwise it removes its marker and tries a new name (a fixed
     ``output_filename`` fails instead). Two runs that write their markers at the same moment both
     see each other and both retry after a random pause, so at most one of them ever uploads.
+    ``meanwhile`` runs once, while the first marker is being written (the backup starts its dump).
     """
     run_id = uuid.uuid4().hex
     name = output_filename or ""
@@ -136,7 +146,11 @@ def _claim(conf: Any, rclone: Rclone, database: str, ext: str, servername: str, 
         )
         marker = names.marker_name(name, run_id)
         try:
-            rclone.rcat_bytes(catalog.db_path(conf, marker), _marker_body(run_id, name, database, servername, started))
+            with rclone.rcat_bytes_meanwhile(
+                catalog.db_path(conf, marker), _marker_body(run_id, name, database, servername, started)
+            ):
+                meanwhile, first = (lambda: None), meanwhile
+                first()
             seen = _look(conf, rclone, name, run_id)
         except BaseException:  # an interrupt or a failed listing: the marker goes now, not at the next sweep
             with shield(), contextlib.suppress(Exception):
@@ -267,7 +281,7 @@ def backup(
     stored_ext = f"{ext}.{compression.extension}" if compression.enabled else ext
     pre_db_backup.send(sender=sender, database=database, connector=connector)
     clock = time.monotonic()
-    dump: subprocess.Popen[bytes] | None = None
+    dumps: list[subprocess.Popen[bytes]] = []  # the dump, once the claim has started it
     try:
         with (
             interruptible(),
@@ -276,12 +290,16 @@ def backup(
         ):
             versions = pool.submit(_tool_versions, connector)  # while the name is claimed and the dump runs
             chosen = _with_codec_extension(output_filename, compression) if output_filename else None
-            # The dump tool connects and reads its catalog while the name is claimed; it writes into
-            # a pipe nobody reads yet, so nothing reaches the remote before the claim holds.
-            reached(DUMP)
-            dump = host.dump(connector, database)
-            reached(PREPARE)
-            claim = _claim(conf, rclone, database, stored_ext, servername, chosen)
+
+            def start_dump() -> None:
+                # While the marker is written: the tool connects and reads its catalogue meanwhile,
+                # into a pipe nobody reads before the claim holds (nothing reaches the remote).
+                reached(DUMP)
+                dumps.append(host.dump(connector, database))
+                reached(PREPARE)
+
+            claim = _claim(conf, rclone, database, stored_ext, servername, chosen, start_dump)
+            dump = dumps[0]
             name, started = claim.name, claim.started
             path = catalog.db_path(conf, name)
             reached(DUMP, path=name)
@@ -325,8 +343,8 @@ def backup(
                 rclone.deletefile(claim.marker_path(conf))  # committed; a marker left behind is swept later
     finally:
         with shield():  # a second Ctrl-C must not stop a connector's cleanup half-way
-            if dump is not None:
-                _reap_unstreamed(dump, connector)
+            for proc in dumps:
+                _reap_unstreamed(proc, connector)
             connector.cleanup()
     result = BackupResult(
         database=database,
