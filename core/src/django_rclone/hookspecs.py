@@ -55,8 +55,9 @@ def django_rclone_dump(connector: BaseConnector, database: str) -> subprocess.Po
     or as a ``hookwrapper``/``wrapper`` to observe every dump.
 
     Never wait on the process or read its pipes: the core owns the pipeline. The core starts the
-    dump before it claims the backup's name on the remote (so the tool connects meanwhile) and
-    reads its stdout once the claim holds; if the claim fails, the process is terminated.
+    dump while it writes the marker that claims the backup's name on the remote (so the tool
+    connects meanwhile) and reads its stdout once the claim holds; if the claim fails, the process
+    is terminated.
     """
 
 
