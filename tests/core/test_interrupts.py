@@ -93,13 +93,16 @@ def test_an_interrupted_restore_never_gives_the_tool_end_of_input(tmp_path: Path
     assert not out.exists(), "the restore tool saw end of input and committed a partial backup"
 
 
-def test_a_backup_interrupted_while_claiming_its_name_stops_the_started_dump(tmp_path: Path) -> None:
-    """The dump tool starts before the name is claimed: an interrupt during the claim stops it,
-    and the run's marker goes with it."""
+@pytest.mark.parametrize("slow_step", ["rcat*.pending*", "lsjson*"], ids=["marker", "listing"])
+def test_a_backup_interrupted_while_claiming_its_name_stops_the_started_dump(tmp_path: Path, slow_step: str) -> None:
+    """The dump tool starts while the claim's marker is written: an interrupt during the claim
+    (the marker's write, or the listing after it) stops it, and the run's marker goes with it."""
     remote, pidfile, listing = tmp_path / "remote", tmp_path / "pids", tmp_path / "listing"
     real = shutil.which("rclone") or str(Path(sys.executable).parent / "rclone")
-    slow = tmp_path / "rclone-slow-listing"  # the claim's listing takes long enough to interrupt
-    slow.write_text(f'#!/bin/bash\n[ "$1" = lsjson ] && touch {listing} && sleep 30\nexec "{real}" "$@"\n')
+    slow = tmp_path / "rclone-slow-claim"  # that step of the claim takes long enough to interrupt
+    slow.write_text(
+        f'#!/bin/bash\ncase "$1 $*" in {slow_step}) echo $$ > {listing}; exec sleep 30;; esac\nexec "{real}" "$@"\n'
+    )
     slow.chmod(0o755)
     conf = {**settings_for(remote, ["--size", "5000000", "--pidfile", str(pidfile)], []), "RCLONE_BINARY": str(slow)}
     proc = start(["dbbackup"], conf)
@@ -112,4 +115,5 @@ def test_a_backup_interrupted_while_claiming_its_name_stops_the_started_dump(tmp
         "CommandError: interrupted by SIGINT; child processes stopped, nothing was published"
     ]
     wait_for(lambda: not pids_alive(pidfile), timeout=10)
+    wait_for(lambda: not pids_alive(listing), timeout=10)  # the slow rclone run was stopped too
     assert [f for f in remote_files(remote) if f.startswith("db/")] == []
