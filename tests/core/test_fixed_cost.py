@@ -18,6 +18,7 @@ from django.test import override_settings
 
 from django_rclone import rclone as rclone_module
 from django_rclone.exceptions import DjangoRcloneError
+from django_rclone.names import MANIFEST_SUFFIX
 from django_rclone.operations.backup import backup
 from django_rclone.operations.restore import restore
 from django_rclone.rclone import Rclone
@@ -128,8 +129,11 @@ def _logging_sqlite3(tmp_path: Path, log: Path) -> Path:
     return wrapper
 
 
-def test_the_dump_tool_starts_while_the_name_is_claimed(sqlite_db: str, tmp_path: Path) -> None:
-    rclone, log = _logging_rclone(tmp_path, slow="lsjson|rcat")
+def test_the_dump_tool_starts_only_once_the_name_is_claimed(sqlite_db: str, tmp_path: Path) -> None:
+    """Starting the dump beside the claim saved about 50 ms on a PostgreSQL backup, but a dump (or a
+    connector's background work) started for a name that then could not be claimed has to be undone,
+    and some cannot be (see docs/performance.md): the dump starts after the claim's listing."""
+    rclone, log = _logging_rclone(tmp_path)
     conf = {
         "REMOTE": str(tmp_path / "remote"),
         "RCLONE_BINARY": str(rclone),
@@ -139,50 +143,38 @@ def test_the_dump_tool_starts_while_the_name_is_claimed(sqlite_db: str, tmp_path
         backup(sqlite_db)
     runs = _runs(log)
     (dump,) = (run for run in runs if run[0] == "dump")
-    marker, upload = [run for run in runs if run[0] == "rcat"][:2]
     claim_listing = next(run for run in runs if run[0] == "lsjson")
-    # The tool connects and reads while the marker is written (0.4 s here) and the folder listed...
-    assert dump[1] < marker[2], "the dump tool started only after the marker was written"
-    # ...but not a byte goes to the remote before the claim holds.
-    assert upload[1] >= claim_listing[2], "the upload started before the name claim's listing ended"
+    assert dump[1] >= claim_listing[2], "the dump tool started before the name was claimed"
 
 
-def test_a_dump_started_for_a_name_that_is_taken_is_stopped(sqlite_db: str, tmp_path: Path) -> None:
-    rclone, log = _logging_rclone(tmp_path)
+@pytest.mark.parametrize("failure", ["taken", "marker"])
+def test_a_name_that_cannot_be_claimed_never_starts_the_dump(sqlite_db: str, tmp_path: Path, failure: str) -> None:
+    real = shutil.which("rclone") or str(Path(sys.executable).parent / "rclone")
+    log = tmp_path / "dump.log"
+    rclone = tmp_path / "rclone-markers"  # refuses to write run markers in the "marker" case
+    refuse = "rcat*.pending*" if failure == "marker" else "no-such-call"
+    rclone.write_text(
+        f'#!/bin/bash\ncase "$1 $*" in {refuse}) echo "no space left" >&2; exit 3;; esac\nexec "{real}" "$@"\n'
+    )
+    rclone.chmod(0o755)
     conf = {
         "REMOTE": str(tmp_path / "remote"),
         "RCLONE_BINARY": str(rclone),
         "CONNECTORS": {sqlite_db: {"DUMP_CMD": str(_logging_sqlite3(tmp_path, log))}},
         "COMPRESSION": "none",
     }
+    stored = b""
     with override_settings(DJANGO_RCLONE=conf):
-        first = backup(sqlite_db, output_filename="fixed.sqlite3")
-        stored = (tmp_path / "remote" / "db" / "fixed.sqlite3").read_bytes()
-        log.unlink()
-        with pytest.raises(DjangoRcloneError, match="already exists"):
+        if failure == "taken":
             backup(sqlite_db, output_filename="fixed.sqlite3")
-    # The second run's dump tool did start, and was stopped and reaped (no_stray_processes), and the
-    # first run's backup is untouched.
-    assert [action for action, _, _ in _runs(log)].count("dump") == 1
-    assert (tmp_path / "remote" / "db" / "fixed.sqlite3").read_bytes() == stored
-    assert first.size == len(stored)
-
-
-def test_a_marker_that_cannot_be_written_stops_the_dump_started_beside_it(sqlite_db: str, tmp_path: Path) -> None:
-    real = shutil.which("rclone") or str(Path(sys.executable).parent / "rclone")
-    log = tmp_path / "dump.log"
-    failing = tmp_path / "rclone-no-markers"  # refuses to write run markers, after a moment
-    failing.write_text(
-        '#!/bin/bash\ncase "$1 $*" in rcat*.pending*) sleep 0.3; echo "no space left" >&2; exit 3;; esac\n'
-        f'exec "{real}" "$@"\n'
-    )
-    failing.chmod(0o755)
-    conf = {
-        "REMOTE": str(tmp_path / "remote"),
-        "RCLONE_BINARY": str(failing),
-        "CONNECTORS": {sqlite_db: {"DUMP_CMD": str(_logging_sqlite3(tmp_path, log))}},
-    }
-    with override_settings(DJANGO_RCLONE=conf), pytest.raises(DjangoRcloneError, match="no space left"):
-        backup(sqlite_db)
-    assert [action for action, _, _ in _runs(log)] == ["dump"]  # started, then stopped: no_stray_processes
-    assert not [p for p in (tmp_path / "remote").rglob("*") if p.is_file()]
+            stored = (tmp_path / "remote" / "db" / "fixed.sqlite3").read_bytes()
+            log.unlink()
+        with pytest.raises(DjangoRcloneError, match="already exists" if failure == "taken" else "no space left"):
+            backup(sqlite_db, output_filename="fixed.sqlite3")
+    assert not log.exists() or "dump" not in [action for action, _, _ in _runs(log)]
+    files = sorted(p.name for p in (tmp_path / "remote").rglob("*") if p.is_file())
+    if failure == "taken":  # the first run's backup is untouched, and no marker is left
+        assert (tmp_path / "remote" / "db" / "fixed.sqlite3").read_bytes() == stored
+        assert files == ["fixed.sqlite3", "fixed.sqlite3" + MANIFEST_SUFFIX]
+    else:
+        assert files == []

@@ -94,26 +94,25 @@ def test_an_interrupted_restore_never_gives_the_tool_end_of_input(tmp_path: Path
 
 
 @pytest.mark.parametrize("slow_step", ["rcat*.pending*", "lsjson*"], ids=["marker", "listing"])
-def test_a_backup_interrupted_while_claiming_its_name_stops_the_started_dump(tmp_path: Path, slow_step: str) -> None:
-    """The dump tool starts while the claim's marker is written: an interrupt during the claim
-    (the marker's write, or the listing after it) stops it, and the run's marker goes with it."""
-    remote, pidfile, listing = tmp_path / "remote", tmp_path / "pids", tmp_path / "listing"
+def test_a_backup_interrupted_while_claiming_its_name_leaves_nothing(tmp_path: Path, slow_step: str) -> None:
+    """An interrupt during the claim (the marker's write, or the listing after it) stops that rclone
+    run, starts no dump, and removes the run's marker (it used to wait for the next sweep)."""
+    remote, pidfile, slow_pid = tmp_path / "remote", tmp_path / "pids", tmp_path / "slow.pid"
     real = shutil.which("rclone") or str(Path(sys.executable).parent / "rclone")
     slow = tmp_path / "rclone-slow-claim"  # that step of the claim takes long enough to interrupt
     slow.write_text(
-        f'#!/bin/bash\ncase "$1 $*" in {slow_step}) echo $$ > {listing}; exec sleep 30;; esac\nexec "{real}" "$@"\n'
+        f'#!/bin/bash\ncase "$1 $*" in {slow_step}) echo $$ > {slow_pid}; exec sleep 30;; esac\nexec "{real}" "$@"\n'
     )
     slow.chmod(0o755)
     conf = {**settings_for(remote, ["--size", "5000000", "--pidfile", str(pidfile)], []), "RCLONE_BINARY": str(slow)}
     proc = start(["dbbackup"], conf)
-    wait_for(lambda: pidfile.exists() and listing.exists())
-    assert pids_alive(pidfile), "the dump tool was not running during the claim"
+    wait_for(slow_pid.exists)
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode != 0
     assert err.strip().splitlines() == [
         "CommandError: interrupted by SIGINT; child processes stopped, nothing was published"
     ]
-    wait_for(lambda: not pids_alive(pidfile), timeout=10)
-    wait_for(lambda: not pids_alive(listing), timeout=10)  # the slow rclone run was stopped too
+    assert not pidfile.exists(), "the dump tool started before the name was claimed"
+    wait_for(lambda: not pids_alive(slow_pid), timeout=10)  # the slow rclone run was stopped
     assert [f for f in remote_files(remote) if f.startswith("db/")] == []

@@ -54,10 +54,7 @@ def django_rclone_dump(connector: BaseConnector, database: str) -> subprocess.Po
     ``connector.dump()``; implement this hook to start a dump differently for connectors you own,
     or as a ``hookwrapper``/``wrapper`` to observe every dump.
 
-    Never wait on the process or read its pipes: the core owns the pipeline. The core starts the
-    dump while it writes the marker that claims the backup's name on the remote (so the tool
-    connects meanwhile) and reads its stdout once the claim holds; if the claim fails, the process
-    is terminated.
+    Never wait on the process or read its pipes: the core owns the pipeline.
     """
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from django_rclone import progress
 from django_rclone.conf import RcloneSettings
-from django_rclone.exceptions import DjangoRcloneError, Interrupted, RcloneError
+from django_rclone.exceptions import DjangoRcloneError, RcloneError
 from django_rclone.secrecy import scrub
 
 #: rclone exit status for "directory not found".
@@ -32,8 +32,6 @@ NO_WRITE_VARIABLES = ("RCLONE_DRY_RUN", "RCLONE_INTERACTIVE")
 _NOISE = ("Config file", "not found - using defaults")
 #: How often rclone reports transfer statistics while a progress display is active.
 STATS_INTERVAL = "500ms"
-#: Seconds an rclone run stopped by an interrupt gets to exit after SIGTERM before SIGKILL.
-STOP_TIMEOUT = 5.0
 #: Backends whose streamed (unknown-size) uploads are multipart with a fixed part size and a cap on
 #: the number of parts; STREAM_CHUNK_SIZE sets their part size for ``rcat`` only (environment
 #: variables, so remotes of other types ignore them and rclone.conf keeps its values elsewhere).
@@ -227,43 +225,6 @@ class Rclone:
 
     def rcat_bytes(self, path: str, data: bytes) -> None:
         self.run("rcat", path, data=data)
-
-    @contextmanager
-    def rcat_bytes_meanwhile(self, path: str, data: bytes) -> Iterator[None]:
-        """``rcat_bytes`` that runs while the body does: rclone starts on entry and is waited for on
-        exit (``RcloneError`` if it failed); if the body raised, the body's exception wins, and an
-        interrupt stops rclone (SIGTERM, so it can clean up) instead of waiting for it. ``data``
-        must fit in a pipe (a few KiB: markers, small records), so handing it over never blocks."""
-        proc = subprocess.Popen(
-            self.argv("rcat", path),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env=self.environment(),
-        )
-        stdin, proc.stdin = proc.stdin, None  # handed over here; communicate() only reads
-        try:
-            assert stdin is not None
-            with contextlib.suppress(BrokenPipeError):  # rclone already gave up: its exit status says why
-                stdin.write(data)
-            with contextlib.suppress(BrokenPipeError):
-                stdin.close()
-            yield
-            _out, err = proc.communicate()
-        except (Interrupted, KeyboardInterrupt):  # in the body or while waiting for rclone
-            proc.terminate()
-            try:
-                proc.communicate(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate()
-            raise
-        except BaseException:
-            if proc.returncode is None:
-                proc.communicate()
-            raise
-        if proc.returncode != 0:
-            raise self.error("rcat", [path], proc.returncode, clean_stderr(err))
 
     def deletefile(self, path: str) -> None:
         self.run("deletefile", path)

@@ -7,10 +7,8 @@ import json
 import os
 import random
 import socket
-import subprocess
 import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -23,7 +21,7 @@ from django_rclone.codecs import Compression
 from django_rclone.conf import get_settings
 from django_rclone.db.base import BaseConnector
 from django_rclone.exceptions import CopyFailed, DjangoRcloneError, NameConflict
-from django_rclone.failures import COMMIT, COPY, DUMP, PREPARE, RETENTION, reached, reports_failures
+from django_rclone.failures import COMMIT, COPY, DUMP, RETENTION, reached, reports_failures
 from django_rclone.interrupts import interruptible, shield
 from django_rclone.local_paths import refuse_media_overlap
 from django_rclone.locks import alias_lock
@@ -113,22 +111,13 @@ def _look(conf: Any, rclone: Rclone, name: str, run_id: str) -> _Seen:
     return _Seen(name in files, names.manifest_name(name) in files, rivals)
 
 
-def _claim(
-    conf: Any,
-    rclone: Rclone,
-    database: str,
-    ext: str,
-    servername: str,
-    output_filename: str | None,
-    meanwhile: Callable[[], None] = lambda: None,
-) -> Claim:
+def _claim(conf: Any, rclone: Rclone, database: str, ext: str, servername: str, output_filename: str | None) -> Claim:
     """Choose a name and make it this run's: write a marker, then list the folder.
 
     The run keeps the name only if its marker is the only one for it and neither the object nor a
     manifest exists; otherwise it removes its marker and tries a new name (a fixed
     ``output_filename`` fails instead). Two runs that write their markers at the same moment both
     see each other and both retry after a random pause, so at most one of them ever uploads.
-    ``meanwhile`` runs once, while the first marker is being written (the backup starts its dump).
     """
     run_id = uuid.uuid4().hex
     name = output_filename or ""
@@ -146,11 +135,7 @@ def _claim(
         )
         marker = names.marker_name(name, run_id)
         try:
-            with rclone.rcat_bytes_meanwhile(
-                catalog.db_path(conf, marker), _marker_body(run_id, name, database, servername, started)
-            ):
-                meanwhile, first = (lambda: None), meanwhile
-                first()
+            rclone.rcat_bytes(catalog.db_path(conf, marker), _marker_body(run_id, name, database, servername, started))
             seen = _look(conf, rclone, name, run_id)
         except BaseException:  # an interrupt or a failed listing: the marker goes now, not at the next sweep
             with shield(), contextlib.suppress(Exception):
@@ -281,7 +266,6 @@ def backup(
     stored_ext = f"{ext}.{compression.extension}" if compression.enabled else ext
     pre_db_backup.send(sender=sender, database=database, connector=connector)
     clock = time.monotonic()
-    dumps: list[subprocess.Popen[bytes]] = []  # the dump, once the claim has started it
     try:
         with (
             interruptible(),
@@ -290,23 +274,14 @@ def backup(
         ):
             versions = pool.submit(_tool_versions, connector)  # while the name is claimed and the dump runs
             chosen = _with_codec_extension(output_filename, compression) if output_filename else None
-
-            def start_dump() -> None:
-                # While the marker is written: the tool connects and reads its catalogue meanwhile,
-                # into a pipe nobody reads before the claim holds (nothing reaches the remote).
-                reached(DUMP)
-                dumps.append(host.dump(connector, database))
-                reached(PREPARE)
-
-            claim = _claim(conf, rclone, database, stored_ext, servername, chosen, start_dump)
-            dump = dumps[0]
+            claim = _claim(conf, rclone, database, stored_ext, servername, chosen)
             name, started = claim.name, claim.started
             path = catalog.db_path(conf, name)
             reached(DUMP, path=name)
             if progress.active() is not None:  # the estimate may cost a query: only for a display
                 progress.expect(_estimate(connector), estimated=True)
             try:
-                stats = _stream(host, connector, database, dump, rclone, path, compression)
+                stats = _stream(host, connector, database, rclone, path, compression)
                 metadata = connector.dump_finished()
                 reached(COMMIT)
                 _check_landed(conf, rclone, claim, stats.size)
@@ -343,8 +318,6 @@ def backup(
                 rclone.deletefile(claim.marker_path(conf))  # committed; a marker left behind is swept later
     finally:
         with shield():  # a second Ctrl-C must not stop a connector's cleanup half-way
-            for proc in dumps:
-                _reap_unstreamed(proc, connector)
             connector.cleanup()
     result = BackupResult(
         database=database,
@@ -376,16 +349,15 @@ def backup(
 
 
 def _stream(
-    host: PluginHost,
-    connector: BaseConnector,
-    database: str,
-    dump: subprocess.Popen[bytes],
-    rclone: Rclone,
-    path: str,
-    compression: Compression,
+    host: PluginHost, connector: BaseConnector, database: str, rclone: Rclone, path: str, compression: Compression
 ) -> StreamStats:
-    """Start ``rclone rcat`` and pump the running dump into it through the compression stage."""
-    rcat = rclone.rcat(path)  # a failure here leaves the dump to _reap_unstreamed
+    """Start the dump and ``rclone rcat`` and pump one into the other through the compression stage."""
+    dump = host.dump(connector, database)
+    try:
+        rcat = rclone.rcat(path)
+    except BaseException:
+        tool_stage(dump, connector, "DUMP").stop()
+        raise
     return stream_backup(
         tool_stage(dump, connector, "DUMP"),
         rclone_stage(rcat, "rcat", rclone.secrets),
@@ -393,16 +365,6 @@ def _stream(
         check=lambda sample: host.check_dump(connector, database, sample),
         encoder=compression.encoder(),
     )
-
-
-def _reap_unstreamed(dump: subprocess.Popen[bytes], connector: BaseConnector) -> None:
-    """Stop a dump the run started but never streamed to its end (the claim failed, the upload
-    could not start, an interrupt), and close its pipes; a dump that was streamed is reaped already."""
-    if dump.poll() is None:
-        tool_stage(dump, connector, "DUMP").stop()
-    for pipe in (dump.stdout, dump.stderr):
-        if pipe is not None:
-            pipe.close()
 
 
 def _tool_versions(connector: BaseConnector) -> dict[str, str]:
