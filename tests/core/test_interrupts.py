@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import signal
 import sys
 import time
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.core.conftest import pids_alive, remote_files, settings_for, start, wait_for
+from tests.core.conftest import REAL_RCLONE, pids_alive, remote_files, settings_for, start, wait_for
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -61,13 +60,10 @@ def test_an_interrupted_restore_never_gives_the_tool_end_of_input(tmp_path: Path
     The stand-in ignores SIGTERM and waits for more bytes from a hung `rclone cat`; only SIGKILL may
     end it, never end of input."""
     import os
-    import shutil
-    import sys
 
     remote, pidfile, out, mark = tmp_path / "remote", tmp_path / "pids", tmp_path / "restored.bin", tmp_path / "hung"
     done = start(["dbbackup"], settings_for(remote, ["--size", "3000000"], []))
     assert done.wait(timeout=60) == 0, done.stderr.read() if done.stderr else ""
-    real = shutil.which("rclone") or str(Path(sys.executable).parent / "rclone")
     wrapper = tmp_path / "rclone-standin"
     wrapper.write_text(
         f'#!/bin/sh\nexec {sys.executable} {Path(__file__).parents[1] / "standins" / "rclone.py"} "$@"\n'
@@ -76,7 +72,7 @@ def test_an_interrupted_restore_never_gives_the_tool_end_of_input(tmp_path: Path
     settings = settings_for(remote, [], ["--out", str(out), "--pidfile", str(pidfile), "--ignore-sigterm"])
     settings["RCLONE_BINARY"] = str(wrapper)
     os.environ.update(
-        STANDIN_RCLONE_REAL=real, STANDIN_RCLONE_FAIL="cat-hang:100000", STANDIN_RCLONE_HANG_MARK=str(mark)
+        STANDIN_RCLONE_REAL=REAL_RCLONE, STANDIN_RCLONE_FAIL="cat-hang:100000", STANDIN_RCLONE_HANG_MARK=str(mark)
     )
     try:
         proc = start(["dbrestore", "--noinput", "--no-undo-backup"], settings)
@@ -98,10 +94,10 @@ def test_a_backup_interrupted_while_claiming_its_name_leaves_nothing(tmp_path: P
     """An interrupt during the claim (the marker's write, or the listing after it) stops that rclone
     run, starts no dump, and removes the run's marker (it used to wait for the next sweep)."""
     remote, pidfile, slow_pid = tmp_path / "remote", tmp_path / "pids", tmp_path / "slow.pid"
-    real = shutil.which("rclone") or str(Path(sys.executable).parent / "rclone")
     slow = tmp_path / "rclone-slow-claim"  # that step of the claim takes long enough to interrupt
     slow.write_text(
-        f'#!/bin/bash\ncase "$1 $*" in {slow_step}) echo $$ > {slow_pid}; exec sleep 30;; esac\nexec "{real}" "$@"\n'
+        f'#!/bin/bash\ncase "$1 $*" in {slow_step}) echo $$ > {slow_pid}; exec sleep 30;; esac\n'
+        f'exec "{REAL_RCLONE}" "$@"\n'
     )
     slow.chmod(0o755)
     conf = {**settings_for(remote, ["--size", "5000000", "--pidfile", str(pidfile)], []), "RCLONE_BINARY": str(slow)}

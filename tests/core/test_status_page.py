@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from django_rclone import status
+from tests.core.conftest import REAL_RCLONE
 
 URL = "/admin/django_rclone/backupstatus/"
 
@@ -92,9 +92,8 @@ def test_a_slow_remote_gives_a_notice_not_a_hung_page(
     sqlite_db: str, remote: Path, rclone_settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     call_command("dbbackup", verbosity=0)
-    real = shutil.which("rclone") or str(Path(sys.executable).parent / "rclone")
     slow = tmp_path / "slow-rclone"
-    slow.write_text(f'#!/bin/sh\nsleep 3\nexec {real} "$@"\n')
+    slow.write_text(f'#!/bin/sh\nsleep 3\nexec {REAL_RCLONE} "$@"\n')
     slow.chmod(0o755)
     rclone_settings(RCLONE_BINARY=str(slow))
     monkeypatch.setattr(status, "STATUS_TIMEOUT", 0.5)
