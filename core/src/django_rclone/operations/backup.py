@@ -134,17 +134,18 @@ def _claim(conf: Any, rclone: Rclone, database: str, ext: str, servername: str, 
             else names.render(conf, database, ext, started, servername)
         )
         marker = names.marker_name(name, run_id)
+        marker_path = catalog.db_path(conf, marker)
         try:
-            rclone.rcat_bytes(catalog.db_path(conf, marker), _marker_body(run_id, name, database, servername, started))
+            rclone.rcat_bytes(marker_path, _marker_body(run_id, name, database, servername, started))
             seen = _look(conf, rclone, name, run_id)
         except BaseException:  # an interrupt or a failed listing: the marker goes now, not at the next sweep
             with shield(), contextlib.suppress(Exception):
-                rclone.deletefile(catalog.db_path(conf, marker))
+                rclone.deletefile(marker_path)
             raise
         if not (seen.object or seen.manifest or seen.rivals):
             return Claim(name, started, run_id, marker)
         with shield():
-            rclone.deletefile(catalog.db_path(conf, marker))
+            rclone.deletefile(marker_path)
         if output_filename and not (seen.object or seen.manifest):
             raise NameConflict(
                 f"another run is writing {name!r} in {catalog.db_folder(conf)} ({seen.rivals[0]}); "
