@@ -94,7 +94,11 @@ def _record(control: dict[str, Any], role: str, argv: list[str]) -> None:
 def _hang(control: dict[str, Any], role: str) -> None:
     """Sleep until killed; give up after a minute or when orphaned, so no test run leaves one behind."""
     parent = os.getppid()
-    (Path(control["record_dir"]) / f"{role}.hang").write_text(str(os.getpid()))
+    # Written whole or not at all: a test polls for this file and reads the pid as soon as it appears.
+    marker = Path(control["record_dir"]) / f"{role}.hang"
+    tmp = marker.with_suffix(".hang-tmp")
+    tmp.write_text(str(os.getpid()))
+    tmp.replace(marker)
     deadline = time.monotonic() + 60
     while os.getppid() == parent and time.monotonic() < deadline:
         time.sleep(0.1)
