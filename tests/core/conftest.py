@@ -89,6 +89,19 @@ def start(args: list[str], rclone: dict[str, object], extra_env: dict[str, str] 
     )
 
 
+def start_python(code: str, rclone: dict[str, object]) -> subprocess.Popen[str]:
+    """Run ``code`` in a fresh interpreter with the test settings and ``rclone`` as DJANGO_RCLONE."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PYTHONPATH": str(ROOT),
+        "DJANGO_RCLONE_TEST_SETTINGS_JSON": json.dumps(rclone),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
 def wait_for(predicate: object, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -6,6 +6,9 @@ the remote, and that no child process is left running.
 
 from __future__ import annotations
 
+import gc
+import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -72,6 +75,37 @@ def test_backup_rclone_dies_midway_names_rclone(
     message = str(caught.value)
     assert message.startswith("rclone rcat")
     assert "connection to remote lost after 100000 bytes" in message
+    assert backup_objects(remote) == []
+
+
+def test_a_connector_error_before_streaming_stops_both_processes_and_uploads_nothing(
+    standin: Callable[..., Path], rclone_settings: Callable[..., None], remote: Path
+) -> None:
+    """The dump tool and ``rclone rcat`` are running before the pipeline takes charge of them; a
+    failure in that gap (here a connector's invalid ``dump_report`` pattern) must stop both, and
+    rcat must never see end of input: it would upload the empty object after the run gave up."""
+    standin(dump=["--size", str(SIZE)])
+    rclone_settings(
+        CONNECTORS={"default": {"CONNECTOR": "tests.standins.connector.BadReportStandinConnector"}},
+        COMPRESSION="none",
+    )
+    with pytest.raises(re.error) as caught:  # the connector's own bug, as it raised it
+        call_command("dbbackup", verbosity=0)
+    caught.value.__traceback__ = None  # drop the failed run's frames, then free what they held:
+    gc.collect()  # any pipe the run dropped closes now, and a running rcat would see end of input
+    time.sleep(1.0)  # and would have had time to upload
+    assert backup_objects(remote) == []
+
+
+def test_a_dump_started_without_a_stdout_pipe_is_a_clear_error(
+    standin: Callable[..., Path], rclone_settings: Callable[..., None], remote: Path
+) -> None:
+    standin(dump=["--size", str(SIZE)])
+    rclone_settings(
+        CONNECTORS={"default": {"CONNECTOR": "tests.standins.connector.NoPipeStandinConnector"}}, COMPRESSION="none"
+    )
+    with pytest.raises(CommandError, match=r"was started without a pipe on its stdout \(pass stdout=subprocess.PIPE\)"):
+        call_command("dbbackup", verbosity=0)
     assert backup_objects(remote) == []
 
 
@@ -203,3 +237,23 @@ def test_backup_without_manifest_restores_unverified_as_latest_and_by_name(
     call_command("dbrestore", "--noinput", "--input-path", obj.name)
     assert out.read_bytes() == expected_payload(SIZE)
     assert "has no manifest" in capsys.readouterr().err
+
+
+def test_a_connector_error_before_restoring_stops_the_tool_before_it_sees_end_of_input(
+    backed_up: Callable[..., Path], rclone_settings: Callable[..., None]
+) -> None:
+    """The restore tool and ``rclone cat`` run before the pipeline takes charge of them; a failure in
+    that gap (here a connector's ``tool_label`` raising) stops the tool first: closing its input
+    would be the end of input that makes it commit."""
+    out = backed_up()
+    connector = {
+        "CONNECTOR": "tests.standins.connector.BadRestoreLabelStandinConnector",
+        "RESTORE_ARGS": ["--out", str(out)],
+    }
+    rclone_settings(CONNECTORS={"default": connector})
+    with pytest.raises(RuntimeError, match="label lookup failed") as caught:
+        call_command("dbrestore", "--noinput", "--no-undo-backup", "--force", verbosity=0)
+    caught.value.__traceback__ = None  # drop the failed run's frames, then free what they held:
+    gc.collect()  # any pipe the run dropped closes now, and a running tool would see end of input
+    time.sleep(1.0)
+    assert not out.exists(), "the restore tool committed after the run failed"

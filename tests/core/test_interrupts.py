@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.core.conftest import REAL_RCLONE, pids_alive, remote_files, settings_for, start, wait_for
+from tests.core.conftest import REAL_RCLONE, pids_alive, remote_files, settings_for, start, start_python, wait_for
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -111,4 +111,43 @@ def test_a_backup_interrupted_while_claiming_its_name_leaves_nothing(tmp_path: P
     ]
     assert not pidfile.exists(), "the dump tool started before the name was claimed"
     wait_for(lambda: not pids_alive(slow_pid), timeout=10)  # the slow rclone run was stopped
+    assert [f for f in remote_files(remote) if f.startswith("db/")] == []
+
+
+PROGRESS_BACKUP = (
+    "import django; django.setup()\n"
+    "from django_rclone import progress\n"
+    "from django_rclone.operations.backup import backup\n"
+    "class Display:\n"
+    "    def update(self, done): pass\n"
+    "    def expect(self, total, estimated=False): pass\n"
+    "with progress.reporting(Display()):\n"
+    "    backup('default')\n"
+)
+
+
+@pytest.mark.parametrize("swallow", [False, True], ids=["raised", "swallowed-by-the-connector"])
+def test_a_backup_interrupted_after_claiming_its_name_leaves_nothing(tmp_path: Path, swallow: bool) -> None:
+    """The name is claimed (its marker is on the remote) and a progress display asks the connector
+    for a size estimate, which can take seconds: an interrupt there stops the backup and removes
+    the marker at once, even when the connector's code catches the exception itself."""
+    remote, estimating = tmp_path / "remote", tmp_path / "estimating"
+    conf = {
+        "REMOTE": str(remote),
+        "COMPRESSION": "none",
+        "CONNECTORS": {
+            "default": {
+                "CONNECTOR": "tests.standins.connector.SlowEstimateStandinConnector",
+                "ESTIMATING": str(estimating),
+                "SWALLOW": swallow,
+            }
+        },
+    }
+    proc = start_python(PROGRESS_BACKUP, conf)
+    wait_for(estimating.exists)
+    assert [f for f in remote_files(remote) if ".pending" in f], "the name was not claimed before the estimate"
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode != 0, err
+    assert "Interrupted: interrupted by SIGINT" in err
     assert [f for f in remote_files(remote) if f.startswith("db/")] == []

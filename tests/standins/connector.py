@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 from django_rclone.db.base import CommandConnector
@@ -34,3 +36,44 @@ class UnguardedStandinConnector(StandinConnector):
     for a third-party connector, e.g. a SQL client that could run commands from its input)."""
 
     sandboxed = False
+
+
+class BadReportStandinConnector(StandinConnector):
+    """A careless connector: its ``dump_report`` is not a valid regular expression, so building the
+    dump's stage fails after the dump tool and ``rclone rcat`` have both been started."""
+
+    dump_report = "([unclosed"
+
+
+class BadRestoreLabelStandinConnector(StandinConnector):
+    """A careless connector whose ``tool_label`` raises for the restore: the failure comes after the
+    restore tool and ``rclone cat`` have both been started."""
+
+    def tool_label(self, phase: str) -> str:
+        if phase == "RESTORE":
+            raise RuntimeError("label lookup failed")
+        return ""
+
+
+class NoPipeStandinConnector(StandinConnector):
+    """A connector that starts its dump without a pipe on stdout (the contract asks for one)."""
+
+    def dump(self) -> subprocess.Popen[bytes]:
+        return self.spawn(self.dump_argv(), self.environment("DUMP"), stdout=subprocess.DEVNULL)
+
+
+class SlowEstimateStandinConnector(StandinConnector):
+    """Its size estimate (asked for a progress display once the name is claimed) takes long enough
+    to interrupt; it first touches the file named by the ``ESTIMATING`` option. With ``SWALLOW``
+    it catches every exception, the interrupt included, the way careless connector code does."""
+
+    def estimated_size(self) -> int | None:
+        Path(self.option("ESTIMATING")).touch()
+        if not self.option("SWALLOW"):
+            time.sleep(30)
+            return 1
+        try:
+            time.sleep(30)
+        except Exception:
+            return None
+        return 1

@@ -19,8 +19,23 @@ from django_rclone.exceptions import Interrupted
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+#: Signals received inside the outermost ``interruptible()`` block now running (main thread only).
+_received: list[str] = []
+_depth = 0
+
+
 def _raise(signum: int, frame: FrameType | None) -> None:
-    raise Interrupted(signal.Signals(signum).name)
+    name = signal.Signals(signum).name
+    _received.append(name)
+    raise Interrupted(name)
+
+
+def check() -> None:
+    """Raise ``Interrupted`` again if SIGINT/SIGTERM arrived inside the running ``interruptible()``
+    block: code between the signal and here may have caught the first one (a connector's
+    ``except Exception``), and an interrupted operation must not go on to publish anything."""
+    if _received:
+        raise Interrupted(_received[-1])
 
 
 def _in_main_thread() -> bool:
@@ -33,12 +48,19 @@ def interruptible() -> Iterator[None]:
     if not _in_main_thread():
         yield
         return
+    global _depth
+    if _depth == 0:
+        _received.clear()
+    _depth += 1
     previous = {sig: signal.signal(sig, _raise) for sig in _SIGNALS}
     try:
         yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        _depth -= 1
+        if _depth == 0:
+            _received.clear()
 
 
 @contextlib.contextmanager

@@ -249,10 +249,36 @@ def _supervised(wiring: list[tuple[Stage, str]]) -> Iterator[None]:
             stage.join_drains()
 
 
+def abandon(*procs: subprocess.Popen[bytes]) -> None:
+    """Stop processes started for a pipeline that never ran (something failed between starting them
+    and handing them to ``stream_backup`` / ``stream_restore``): each is terminated, then killed
+    if it lingers, and reaped, in the order given, before any of its pipes is closed. A consumer
+    must never see end of input here: ``rclone rcat`` would upload what it had, a restore tool
+    would commit it."""
+    for proc in procs:
+        Stage("abandoned", proc).stop()
+    for proc in procs:
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            _close(stream)
+
+
 def _close(stream: object) -> None:
     if stream is not None:
         with contextlib.suppress(OSError):
             stream.close()  # type: ignore[attr-defined]
+
+
+def _pipe(stage: Stage, end: str) -> int:
+    """The file descriptor of the pipe the pipeline reads (``stdout``) or writes (``stdin``); a
+    connector that started its tool without that pipe gets a clear error (the stages are stopped)."""
+    stream = getattr(stage.proc, end)
+    if stream is None:
+        raise PipelineError(
+            stage.label, None, "", reason=f"was started without a pipe on its {end} (pass {end}=subprocess.PIPE)"
+        )
+    fd: int = stream.fileno()
+    _widen(fd)
+    return fd
 
 
 def stream_backup(
@@ -271,17 +297,13 @@ def stream_backup(
     last bytes (the end of the frame) are written only after the check passed. On return both
     processes exited 0, the check passed and every byte reached the consumer.
     """
-    assert producer.proc.stdout is not None
-    assert consumer.proc.stdin is not None
-    src, dst = producer.proc.stdout.fileno(), consumer.proc.stdin.fileno()
-    _widen(src)
-    _widen(dst)
     hasher = hashlib.sha256()
     size = raw_size = 0
     encoder = encoder or Encoder()
     consumer_gone = False
     report = progress.active()
     with _supervised([(producer, "stdout"), (consumer, "stdin")]), contextlib.closing(encoder):
+        src, dst = _pipe(producer, "stdout"), _pipe(consumer, "stdin")
         buf = bytearray(CHUNK_SIZE)
         view = memoryview(buf)
         while True:
@@ -350,16 +372,12 @@ def stream_restore(
     first, every decoded piece is written as ``guard.feed()`` returns it (checksums are of the
     stored bytes), and ``guard.finish()`` goes last, after the checks.
     """
-    assert producer.proc.stdout is not None
-    assert consumer.proc.stdin is not None
-    src, dst = producer.proc.stdout.fileno(), consumer.proc.stdin.fileno()
-    _widen(src)
-    _widen(dst)
     hasher = hashlib.sha256()
     size = 0
     decoder = decoder or Decoder()
     report = progress.active()
     with _supervised([(producer, "stdout"), (consumer, "stdin")]):
+        src, dst = _pipe(producer, "stdout"), _pipe(consumer, "stdin")
         bufs = (bytearray(CHUNK_SIZE), bytearray(CHUNK_SIZE))
         pending: bytes | memoryview | None = None
         turn = 0
@@ -426,13 +444,11 @@ def stream_digest(producer: Stage, decoder: Decoder | None = None) -> StreamStat
     With a ``decoder`` the stream is also decoded (output discarded) and its end checked, so
     ``uncompressed_size`` is the decoded size; an undecodable stream raises ``IntegrityError``.
     """
-    assert producer.proc.stdout is not None
-    src = producer.proc.stdout.fileno()
-    _widen(src)
     hasher = hashlib.sha256()
     size = 0
     report = progress.active()
     with _supervised([(producer, "stdout")]):
+        src = _pipe(producer, "stdout")
         buf = bytearray(CHUNK_SIZE)
         view = memoryview(buf)
         while True:

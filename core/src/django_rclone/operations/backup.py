@@ -16,18 +16,18 @@ from typing import Any
 
 from django.db import connections
 
-from django_rclone import __version__, catalog, codecs, copies, names, progress, signing
+from django_rclone import __version__, catalog, codecs, copies, interrupts, names, progress, signing
 from django_rclone.codecs import Compression
 from django_rclone.conf import get_settings
 from django_rclone.db.base import BaseConnector
-from django_rclone.exceptions import CopyFailed, DjangoRcloneError, NameConflict
+from django_rclone.exceptions import CopyFailed, DjangoRcloneError, Interrupted, NameConflict
 from django_rclone.failures import COMMIT, COPY, DUMP, RETENTION, reached, reports_failures
 from django_rclone.interrupts import interruptible, shield
 from django_rclone.local_paths import refuse_media_overlap
 from django_rclone.locks import alias_lock
 from django_rclone.manifest import KIND_BACKUP, KINDS, Manifest
 from django_rclone.operations import retention
-from django_rclone.pipeline import StreamStats, stream_backup
+from django_rclone.pipeline import StreamStats, abandon, stream_backup
 from django_rclone.plugins import PluginHost, get_host
 from django_rclone.rclone import Rclone
 from django_rclone.resolution import resolve
@@ -278,10 +278,10 @@ def backup(
             claim = _claim(conf, rclone, database, stored_ext, servername, chosen)
             name, started = claim.name, claim.started
             path = catalog.db_path(conf, name)
-            reached(DUMP, path=name)
-            if progress.active() is not None:  # the estimate may cost a query: only for a display
-                progress.expect(_estimate(connector), estimated=True)
-            try:
+            try:  # from here on, any failure or interrupt removes what this run wrote, marker included
+                reached(DUMP, path=name)
+                if progress.active() is not None:  # the estimate may cost a query: only for a display
+                    progress.expect(_estimate(connector), estimated=True)
                 stats = _stream(host, connector, database, rclone, path, compression)
                 metadata = connector.dump_finished()
                 reached(COMMIT)
@@ -308,6 +308,7 @@ def backup(
                 )
                 if conf.signing_keys:
                     manifest = signing.sign(manifest, conf.signing_keys[0])
+                interrupts.check()  # a Ctrl-C that connector code swallowed still stops the commit
                 _commit(conf, rclone, claim, manifest)
             except NameConflict:
                 raise  # the name is contested: touch nothing there; our marker makes our leftovers sweepable
@@ -352,19 +353,29 @@ def backup(
 def _stream(
     host: PluginHost, connector: BaseConnector, database: str, rclone: Rclone, path: str, compression: Compression
 ) -> StreamStats:
-    """Start the dump and ``rclone rcat`` and pump one into the other through the compression stage."""
-    dump = host.dump(connector, database)
+    """Start the dump and ``rclone rcat`` and pump one into the other through the compression stage.
+
+    Whatever can fail without a process is built first; between starting the processes and
+    ``stream_backup`` taking charge of them, any exception (a connector's broken ``tool_label`` or
+    ``dump_report``, an interrupt) stops both, rcat before its input closes (``abandon``)."""
+    encoder = compression.encoder()
+    dump = rcat = None
     try:
+        dump = host.dump(connector, database)
         rcat = rclone.rcat(path)
+        producer = tool_stage(dump, connector, "DUMP")
+        consumer = rclone_stage(rcat, "rcat", rclone.secrets)
     except BaseException:
-        tool_stage(dump, connector, "DUMP").stop()
+        with shield():
+            abandon(*(proc for proc in (rcat, dump) if proc is not None))
+            encoder.close()
         raise
     return stream_backup(
-        tool_stage(dump, connector, "DUMP"),
-        rclone_stage(rcat, "rcat", rclone.secrets),
+        producer,
+        consumer,
         sample=StreamSample(),
         check=lambda sample: host.check_dump(connector, database, sample),
-        encoder=compression.encoder(),
+        encoder=encoder,
     )
 
 
@@ -385,8 +396,11 @@ def _estimate(connector: BaseConnector) -> int | None:
         return None
     try:
         size = method()
+    except Interrupted:
+        raise
     except Exception:
         return None
+    interrupts.check()  # the connector may have caught the interrupt itself
     return size if isinstance(size, int) and size > 0 else None
 
 

@@ -30,7 +30,7 @@ from django_rclone.failures import DOWNLOAD, PREPARE, RESTORE, UNDO, reached, re
 from django_rclone.interrupts import interruptible, shield
 from django_rclone.manifest import KIND_PRE_RESTORE, Manifest
 from django_rclone.operations.backup import backup
-from django_rclone.pipeline import Expected, Stage, StreamStats, stream_digest, stream_restore
+from django_rclone.pipeline import Expected, Stage, StreamStats, abandon, stream_digest, stream_restore
 from django_rclone.plugins import PluginHost, get_host
 from django_rclone.rclone import Rclone
 from django_rclone.resolution import Resolution, resolve
@@ -495,20 +495,20 @@ def stream_into(
     root cause). ``dbrestore`` and restore drills both restore through here."""
     connector.prepare_restore()
     guard = connector.restore_guard()
+    decoder = compression.decoder()
     stored = open_stored(rclone, path)
+    proc = None
     try:
         proc = host.restore(connector, database, subprocess.PIPE)
-    except BaseException:
-        stored.stop()
+        consumer = tool_stage(proc, connector, "RESTORE")
+    except BaseException:  # before the pipeline took charge: the tool never sees end of input
+        with shield():
+            if proc is not None:
+                abandon(proc)
+            stored.stop()
         raise
     try:
-        stats = stream_restore(
-            stored,
-            tool_stage(proc, connector, "RESTORE"),
-            expected,
-            guard,
-            compression.decoder(),
-        )
+        stats = stream_restore(stored, consumer, expected, guard, decoder)
     except DjangoRcloneError:
         connector.restore_finished()
         raise
