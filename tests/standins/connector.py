@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -77,3 +79,27 @@ class SlowEstimateStandinConnector(StandinConnector):
         except Exception:
             return None
         return 1
+
+
+class SwallowingFinishStandinConnector(StandinConnector):
+    """Its ``dump_finished()`` (after the stream, before the manifest) takes long enough to interrupt
+    and catches every exception, the interrupt included; it first touches ``FINISHING``."""
+
+    def dump_finished(self) -> dict[str, object]:
+        Path(self.option("FINISHING")).touch()
+        try:
+            time.sleep(30)
+        except Exception:
+            return {}
+        return {}
+
+
+class SignalledWhileStartingStandinConnector(StandinConnector):
+    """SIGINT reaches this process just after the dump tool started, before ``dump()`` returned it:
+    the window in which an exception would leave the process running with nobody to stop it."""
+
+    def dump(self) -> subprocess.Popen[bytes]:
+        proc = super().dump()
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)  # the handler runs here
+        return proc

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING
 
-from django_rclone import progress
+from django_rclone import interrupts, progress
 from django_rclone.codecs import Decoder, Encoder
 from django_rclone.exceptions import IncompleteDump, IntegrityError, PipelineError
 from django_rclone.sample import StreamSample
@@ -159,7 +159,7 @@ class Stage:
 
     def join_drains(self) -> None:
         for drain in (self.drain, self.stdout_drain):
-            if drain is not None:
+            if drain is not None and drain.ident is not None:  # one that failed to start has nothing to join
                 drain.join(timeout=STOP_TIMEOUT)
 
     def stop(self) -> None:
@@ -229,9 +229,12 @@ def _supervised(wiring: list[tuple[Stage, str]]) -> Iterator[None]:
     upstream = [(up, "stdout") for stage, _ in wiring for up in stage.upstream]
     wiring = [*wiring, *upstream]
     stages = [stage for stage, _ in wiring]
-    for stage, wired in wiring:
-        stage.start_drain(wired)
     try:
+        for stage, wired in wiring:
+            stage.start_drain(wired)
+        # From here an exception stops every stage: a Ctrl-C that ``interrupts.deferred()`` held
+        # back while the processes started is raised now.
+        interrupts.resume()
         yield
     except BaseException:
         # Stop every process before closing its pipes: end of input is what makes a restore tool

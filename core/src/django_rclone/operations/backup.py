@@ -357,26 +357,28 @@ def _stream(
 
     Whatever can fail without a process is built first; between starting the processes and
     ``stream_backup`` taking charge of them, any exception (a connector's broken ``tool_label`` or
-    ``dump_report``, an interrupt) stops both, rcat before its input closes (``abandon``)."""
+    ``dump_report``) stops both, rcat before its input closes (``abandon``); a Ctrl-C in that gap
+    is held back until the pipeline supervises them (``interrupts.deferred``)."""
     encoder = compression.encoder()
     dump = rcat = None
-    try:
-        dump = host.dump(connector, database)
-        rcat = rclone.rcat(path)
-        producer = tool_stage(dump, connector, "DUMP")
-        consumer = rclone_stage(rcat, "rcat", rclone.secrets)
-    except BaseException:
-        with shield():
-            abandon(*(proc for proc in (rcat, dump) if proc is not None))
-            encoder.close()
-        raise
-    return stream_backup(
-        producer,
-        consumer,
-        sample=StreamSample(),
-        check=lambda sample: host.check_dump(connector, database, sample),
-        encoder=encoder,
-    )
+    with interrupts.deferred():  # a Ctrl-C now is raised once the pipeline supervises both processes
+        try:
+            dump = host.dump(connector, database)
+            rcat = rclone.rcat(path)
+            producer = tool_stage(dump, connector, "DUMP")
+            consumer = rclone_stage(rcat, "rcat", rclone.secrets)
+        except BaseException:
+            with shield():
+                abandon(*(proc for proc in (rcat, dump) if proc is not None))
+                encoder.close()
+            raise
+        return stream_backup(
+            producer,
+            consumer,
+            sample=StreamSample(),
+            check=lambda sample: host.check_dump(connector, database, sample),
+            encoder=encoder,
+        )
 
 
 def _tool_versions(connector: BaseConnector) -> dict[str, str]:

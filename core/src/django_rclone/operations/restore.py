@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db import connections
 
-from django_rclone import catalog, codecs, copies, gpg, names, pings, progress, signing
+from django_rclone import catalog, codecs, copies, gpg, interrupts, names, pings, progress, signing
 from django_rclone.codecs import Compression
 from django_rclone.conf import RcloneSettings, get_settings
 from django_rclone.db.base import BaseConnector, database_settings
@@ -474,7 +474,7 @@ def check_whole(rclone: Rclone, path: str, name: str, expected: Expected, compre
     """Read the whole object through SHA-256 (and its codec) and compare it with the manifest, before
     a restore tool that could act on what it reads receives a byte (``IntegrityError`` if it differs)."""
     reached(DOWNLOAD)
-    with interruptible():
+    with interruptible(), interrupts.deferred():
         check = stream_digest(open_stored(rclone, path), compression.decoder())
     if (check.size, check.sha256) != (expected.size, expected.sha256):
         raise IntegrityError(f"{name} does not match its manifest (checked before restoring); nothing was restored")
@@ -496,19 +496,20 @@ def stream_into(
     connector.prepare_restore()
     guard = connector.restore_guard()
     decoder = compression.decoder()
-    stored = open_stored(rclone, path)
-    proc = None
     try:
-        proc = host.restore(connector, database, subprocess.PIPE)
-        consumer = tool_stage(proc, connector, "RESTORE")
-    except BaseException:  # before the pipeline took charge: the tool never sees end of input
-        with shield():
-            if proc is not None:
-                abandon(proc)
-            stored.stop()
-        raise
-    try:
-        stats = stream_restore(stored, consumer, expected, guard, decoder)
+        with interrupts.deferred():  # a Ctrl-C now is raised once the pipeline supervises the processes
+            stored = open_stored(rclone, path)
+            proc = None
+            try:
+                proc = host.restore(connector, database, subprocess.PIPE)
+                consumer = tool_stage(proc, connector, "RESTORE")
+            except BaseException:  # before the pipeline took charge: the tool never sees end of input
+                with shield():
+                    if proc is not None:
+                        abandon(proc)
+                    stored.stop()
+                raise
+            stats = stream_restore(stored, consumer, expected, guard, decoder)
     except DjangoRcloneError:
         connector.restore_finished()
         raise

@@ -7,10 +7,10 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
-from django_rclone import catalog, names, progress, signing
+from django_rclone import catalog, interrupts, names, progress, signing
 from django_rclone.catalog import BackupEntry
 from django_rclone.conf import get_settings
-from django_rclone.exceptions import DjangoRcloneError
+from django_rclone.exceptions import DjangoRcloneError, Interrupted
 from django_rclone.interrupts import interruptible
 from django_rclone.manifest import KIND_PRE_RESTORE, Manifest
 from django_rclone.operations.restore import stored_compression
@@ -63,8 +63,10 @@ def verify_backup(name: str, max_age_hours: float | None = None, *, decode: bool
     try:
         compression = stored_compression(conf, name, manifest)  # a codec/extension mismatch fails too
         decoder = compression.decoder() if decode else None
-        with interruptible():
+        with interruptible(), interrupts.deferred():
             stats = stream_digest(rclone_stage(rclone.cat(path), "cat", rclone.secrets), decoder)
+    except Interrupted:
+        raise  # stops the whole run, not just this backup's check
     except DjangoRcloneError as exc:
         return VerifyResult(name, manifest.database, False, str(exc))
     problems = []
