@@ -219,7 +219,8 @@ class Shadow:
             try:
                 if plan.in_the_way:
                     self._q(plan.clear_script(), self.live)
-                self._q(plan.rename_script(), self.live)
+                if plan.renames:  # a client run costs as much as a small query: none for nothing to do
+                    self._q(plan.rename_script(), self.live)
             except AtomicRestoreError as exc:
                 if plan.in_the_way:
                     try:
@@ -233,6 +234,8 @@ class Shadow:
                     f"swapping the restored tables into {self.live!r} failed, so nothing was changed: {exc}"
                 ) from exc
             self.swapped = True
+            if not plan.follow_up:
+                return
             try:
                 self._q(plan.finish_script(), self.live)
             except AtomicRestoreError as exc:
@@ -537,6 +540,12 @@ class _SwapPlan:
     def clear_script(self) -> str:
         lines = [f"SET SESSION lock_wait_timeout = {self.lock_timeout};"]
         return "\n".join([*lines, *(f"{obj.remove};" for obj in self.in_the_way)])
+
+    @property
+    def follow_up(self) -> bool:
+        """Whether anything is re-created after the atomic step (else ``finish_script`` only sets
+        session variables, and the client is not started for it)."""
+        return bool(self.foreign_keys or self.views or self.triggers or self.routines or self.events)
 
     def finish_script(self) -> str:
         """Everything after the atomic step, run in the live database (the old tables are dropped
