@@ -361,7 +361,9 @@ def _stream(
     is held back until the pipeline supervises them (``interrupts.deferred``)."""
     encoder = compression.encoder()
     dump = rcat = None
-    with interrupts.deferred():  # a Ctrl-C now is raised once the pipeline supervises both processes
+    # The encoder is closed on every path (also when the supervision raises before its own block);
+    # a Ctrl-C from here on is raised once the pipeline supervises both processes.
+    with contextlib.closing(encoder), interrupts.deferred():
         try:
             dump = host.dump(connector, database)
             rcat = rclone.rcat(path)
@@ -370,7 +372,6 @@ def _stream(
         except BaseException:
             with shield():
                 abandon(*(proc for proc in (rcat, dump) if proc is not None))
-                encoder.close()
             raise
         return stream_backup(
             producer,
