@@ -225,12 +225,10 @@ class Shadow:
         """Run ``script`` in the live database and, in the same client run once it succeeded, drop the
         scratch databases: one client start less. A failure of that removal alone (``_DONE`` was
         printed) is logged, not raised, and ``drop()`` tries again; any other failure is raised."""
-        # A fresh token in the marker: nothing restored from the (untrusted) backup can print it.
-        done = f"{_DONE}-{secrets.token_hex(8)}"
         try:
-            self.run(f"{script}\nSELECT '{done}' AS done;\n{self._drop_script()}", self.live)
+            self.run(f"{script}\nSELECT '{_DONE}' AS done;\n{self._drop_script()}", self.live)
         except AtomicRestoreError as exc:
-            if f">{done}<" not in exc.output:
+            if f">{_DONE}<" not in exc.output:
                 raise
             logger.warning("django-rclone: could not drop the shadow database %s: %s", self.name, exc)
             return
