@@ -289,10 +289,9 @@ def test_an_account_with_a_connection_limit_restores(
     assert shadows(mariadb_server) == []
 
 
-def _no_work_of_its_own(script: str) -> bool:
-    """Only session settings, or only the scratch databases' removal (which joins the last step's run)."""
+def _only_session_settings(script: str) -> bool:
     statements = [part.strip() for part in script.split(";") if part.strip()]
-    return bool(statements) and all(re.match(r"(SET|DO|DROP DATABASE)\s", statement) for statement in statements)
+    return bool(statements) and all(re.match(r"(SET|DO)\s", statement) for statement in statements)
 
 
 def test_a_restore_of_plain_tables_starts_no_client_that_has_nothing_to_do(
@@ -300,8 +299,7 @@ def test_a_restore_of_plain_tables_starts_no_client_that_has_nothing_to_do(
 ) -> None:
     """A client start costs about as much as a small query (issue #17): a restore of tables with no
     views, triggers, routines, events or kept foreign keys runs no follow-up after the atomic step,
-    which would only set session variables, and drops the scratch databases in the atomic step's
-    own run. What each client run read is logged by a wrapper."""
+    which would only set session variables. What each client run read is logged by a wrapper."""
     scripts = tmp_path / "client-runs"
     scripts.mkdir()
     client = shutil.which("mariadb") or shutil.which("mysql")
@@ -317,38 +315,5 @@ def test_a_restore_of_plain_tables_starts_no_client_that_has_nothing_to_do(
     assert snapshot() == before
     runs = [path.read_text(errors="replace") for path in sorted(scripts.iterdir())]
     assert any("RENAME TABLE" in script for script in runs), "the wrapper did not see the swap"
-    assert [script for script in runs if _no_work_of_its_own(script)] == []
-    assert shadows(mariadb_server) == []
-
-
-def test_a_scratch_database_that_cannot_be_dropped_after_the_swap_fails_nothing(
-    mysql_db: str, remote: Path, mariadb_server: MariaDB, rclone_settings: Any, tmp_path: Path, caplog: Any
-) -> None:
-    """The removal of the scratch databases shares the swap's client run. When only that removal
-    fails (here a wrapper breaks it in that run), the restore has happened: it succeeds, the failure
-    is logged, and the clean-up's own removal runs."""
-    client = shutil.which("mariadb") or shutil.which("mysql")
-    wrapper = tmp_path / "client-breaking-the-drop"
-    wrapper.write_text(
-        "#!/bin/bash\n"
-        'if [[ " $* " == *" --xml "* ]]; then\n'
-        "  script=$(cat)\n"
-        '  if [[ "$script" == *"RENAME TABLE"* ]]; then\n'
-        '    script="${script//DROP DATABASE IF EXISTS \\`/DROP DATABASE \\`gone_}"\n'
-        "  fi\n"
-        f'  printf "%s\\n" "$script" | "{client}" "$@"\n'
-        "  exit $?\n"
-        "fi\n"
-        f'exec "{client}" "$@"\n'
-    )
-    wrapper.chmod(0o755)
-    populate()
-    call_command("dbbackup", "--database", ALIAS, verbosity=0)
-    before = snapshot()
-    Author.objects.using(ALIAS).create(name="Carol")
-    rclone_settings(CONNECTORS={ALIAS: {"RESTORE_CMD": str(wrapper)}})
-    with caplog.at_level("WARNING"):
-        call_command("dbrestore", "--database", ALIAS, "--noinput", "--no-undo-backup", verbosity=0)
-    assert snapshot() == before
-    assert "could not drop the shadow database" in caplog.text
+    assert [script for script in runs if _only_session_settings(script)] == []
     assert shadows(mariadb_server) == []

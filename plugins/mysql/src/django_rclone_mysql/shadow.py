@@ -60,17 +60,7 @@ Runner = Callable[[str, str], list[list[Row]]]
 
 
 class AtomicRestoreError(DjangoRcloneError):
-    """The shadow database could not be created, filled or swapped in. ``output`` is what the client
-    printed on stdout before it failed (the result sets of the statements that ran)."""
-
-    def __init__(self, message: str, output: str = "") -> None:
-        super().__init__(message)
-        self.output = output
-
-
-#: A result the swap's last client run prints once its work is done, before it drops the scratch
-#: databases: seen in the output of a failed run, it says that only their removal failed.
-_DONE = "django-rclone-swapped"
+    """The shadow database could not be created, filled or swapped in."""
 
 
 def ident(name: str) -> str:
@@ -131,9 +121,7 @@ def run_client(argv: Sequence[str], env: dict[str, str], script: str) -> str:
         text = done.stderr.decode(errors="replace").strip()
         # The client echoes the failing statement between dashes; the ERROR line says what happened.
         errors = [line.strip() for line in text.splitlines() if line.startswith("ERROR")]
-        raise AtomicRestoreError(
-            "; ".join(errors) or text or f"exit status {done.returncode}", done.stdout.decode(errors="replace")
-        )
+        raise AtomicRestoreError("; ".join(errors) or text or f"exit status {done.returncode}")
     return done.stdout.decode(errors="replace")
 
 
@@ -204,35 +192,19 @@ class Shadow:
             ) from exc
 
     # -- 4. drop -------------------------------------------------------------------------------
-    def _drop_script(self) -> str:
-        return (
-            "SET SESSION foreign_key_checks = 0; "
-            f"DROP DATABASE IF EXISTS {ident(self.name)}; DROP DATABASE IF EXISTS {ident(self.trash)}"
-        )
-
     def drop(self) -> None:
         """Remove the shadow database (best effort; never raises). Safe to call twice."""
         if not self.created:
             return
         with shield():
             try:
-                self._q(self._drop_script())
+                self._q(
+                    "SET SESSION foreign_key_checks = 0; "
+                    f"DROP DATABASE IF EXISTS {ident(self.name)}; DROP DATABASE IF EXISTS {ident(self.trash)}"
+                )
                 self.created = False
             except DjangoRcloneError as exc:
                 logger.warning("django-rclone: could not drop the shadow database %s: %s", self.name, exc)
-
-    def _then_drop(self, script: str) -> None:
-        """Run ``script`` in the live database and, in the same client run once it succeeded, drop the
-        scratch databases: one client start less. A failure of that removal alone (``_DONE`` was
-        printed) is logged, not raised, and ``drop()`` tries again; any other failure is raised."""
-        try:
-            self.run(f"{script}\nSELECT '{_DONE}' AS done;\n{self._drop_script()}", self.live)
-        except AtomicRestoreError as exc:
-            if f">{_DONE}<" not in exc.output:
-                raise
-            logger.warning("django-rclone: could not drop the shadow database %s: %s", self.name, exc)
-            return
-        self.created = False
 
     # -- 3. swap -------------------------------------------------------------------------------
     def swap(self) -> None:
@@ -244,15 +216,10 @@ class Shadow:
                 raise AtomicRestoreError(
                     f"preparing to swap the restored tables into {self.live!r} failed, so nothing was changed: {exc}"
                 ) from exc
-            # A client start costs as much as a small query: the scratch databases go in the same run
-            # as the last step, and a follow-up with nothing to re-create is not run at all.
-            last = not plan.follow_up
             try:
                 if plan.in_the_way:
                     self._q(plan.clear_script(), self.live)
-                if last:
-                    self._then_drop(plan.rename_script())
-                elif plan.renames:
+                if plan.renames:  # a client run costs as much as a small query: none for nothing to do
                     self._q(plan.rename_script(), self.live)
             except AtomicRestoreError as exc:
                 if plan.in_the_way:
@@ -267,10 +234,10 @@ class Shadow:
                     f"swapping the restored tables into {self.live!r} failed, so nothing was changed: {exc}"
                 ) from exc
             self.swapped = True
-            if last:
+            if not plan.follow_up:
                 return
             try:
-                self._then_drop(plan.finish_script())
+                self._q(plan.finish_script(), self.live)
             except AtomicRestoreError as exc:
                 raise AtomicRestoreError(
                     f"the restored tables of {self.live!r} were swapped in, but re-creating its views, "
