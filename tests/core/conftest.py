@@ -71,18 +71,22 @@ MANAGE = (
 )
 
 
-def start(args: list[str], rclone: dict[str, object], extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    env = {
+def _child_env(rclone: dict[str, object], extra_env: dict[str, str] | None = None) -> dict[str, str]:
+    """A child's environment: the test settings, with ``rclone`` as DJANGO_RCLONE."""
+    return {
         **os.environ,
         **(extra_env or {}),
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "PYTHONPATH": str(ROOT),
         "DJANGO_RCLONE_TEST_SETTINGS_JSON": json.dumps(rclone),
     }
+
+
+def start(args: list[str], rclone: dict[str, object], extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
         # --skip-checks: Django 6 runs database checks, which would try the servers other tests start.
         [sys.executable, "-c", MANAGE, *args, "--skip-checks"],
-        env=env,
+        env=_child_env(rclone, extra_env),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -91,14 +95,8 @@ def start(args: list[str], rclone: dict[str, object], extra_env: dict[str, str] 
 
 def start_python(code: str, rclone: dict[str, object]) -> subprocess.Popen[str]:
     """Run ``code`` in a fresh interpreter with the test settings and ``rclone`` as DJANGO_RCLONE."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "PYTHONPATH": str(ROOT),
-        "DJANGO_RCLONE_TEST_SETTINGS_JSON": json.dumps(rclone),
-    }
     return subprocess.Popen(
-        [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", code], env=_child_env(rclone), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
 
 
@@ -111,11 +109,19 @@ def wait_for(predicate: object, timeout: float = 20.0) -> None:
     raise AssertionError("timed out waiting for the stand-in to start")
 
 
-def settings_for(remote: Path, dump: list[str], restore: list[str], compression: str = "none") -> dict[str, object]:
+def settings_for(
+    remote: Path,
+    dump: list[str],
+    restore: list[str],
+    compression: str = "none",
+    connector: str = CONNECTOR,
+    **options: object,
+) -> dict[str, object]:
+    """DJANGO_RCLONE for the ``default`` alias through a stand-in ``connector`` with these options."""
     return {
         "REMOTE": str(remote),
         "COMPRESSION": compression,
-        "CONNECTORS": {"default": {"CONNECTOR": CONNECTOR, "DUMP_ARGS": dump, "RESTORE_ARGS": restore}},
+        "CONNECTORS": {"default": {"CONNECTOR": connector, "DUMP_ARGS": dump, "RESTORE_ARGS": restore, **options}},
     }
 
 

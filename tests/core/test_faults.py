@@ -78,6 +78,15 @@ def test_backup_rclone_dies_midway_names_rclone(
     assert backup_objects(remote) == []
 
 
+def _release_what_the_run_dropped(failure: BaseException) -> None:
+    """Drop the failed run's frames and free what they held: a pipe the run left open closes now, so
+    a process still running would see end of input (rcat would upload, a restore tool commit), and
+    gets a second to do so before the test looks."""
+    failure.__traceback__ = None
+    gc.collect()
+    time.sleep(1.0)
+
+
 def test_a_connector_error_before_streaming_stops_both_processes_and_uploads_nothing(
     standin: Callable[..., Path], rclone_settings: Callable[..., None], remote: Path
 ) -> None:
@@ -91,9 +100,7 @@ def test_a_connector_error_before_streaming_stops_both_processes_and_uploads_not
     )
     with pytest.raises(re.error) as caught:  # the connector's own bug, as it raised it
         call_command("dbbackup", verbosity=0)
-    caught.value.__traceback__ = None  # drop the failed run's frames, then free what they held:
-    gc.collect()  # any pipe the run dropped closes now, and a running rcat would see end of input
-    time.sleep(1.0)  # and would have had time to upload
+    _release_what_the_run_dropped(caught.value)
     assert backup_objects(remote) == []
 
 
@@ -253,7 +260,5 @@ def test_a_connector_error_before_restoring_stops_the_tool_before_it_sees_end_of
     rclone_settings(CONNECTORS={"default": connector})
     with pytest.raises(RuntimeError, match="label lookup failed") as caught:
         call_command("dbrestore", "--noinput", "--no-undo-backup", "--force", verbosity=0)
-    caught.value.__traceback__ = None  # drop the failed run's frames, then free what they held:
-    gc.collect()  # any pipe the run dropped closes now, and a running tool would see end of input
-    time.sleep(1.0)
+    _release_what_the_run_dropped(caught.value)
     assert not out.exists(), "the restore tool committed after the run failed"

@@ -139,17 +139,14 @@ def test_a_backup_interrupted_after_claiming_its_name_leaves_nothing(tmp_path: P
     for a size estimate, which can take seconds: an interrupt there stops the backup and removes
     the marker at once, even when the connector's code catches the exception itself."""
     remote, estimating = tmp_path / "remote", tmp_path / "estimating"
-    conf = {
-        "REMOTE": str(remote),
-        "COMPRESSION": "none",
-        "CONNECTORS": {
-            "default": {
-                "CONNECTOR": "tests.standins.connector.SlowEstimateStandinConnector",
-                "ESTIMATING": str(estimating),
-                "SWALLOW": swallow,
-            }
-        },
-    }
+    conf = settings_for(
+        remote,
+        [],
+        [],
+        connector="tests.standins.connector.SlowEstimateStandinConnector",
+        ESTIMATING=str(estimating),
+        SWALLOW=swallow,
+    )
     proc = start_python(PROGRESS_BACKUP, conf)
     wait_for(estimating.exists)
     assert [f for f in remote_files(remote) if ".pending" in f], "the name was not claimed before the estimate"
@@ -164,16 +161,9 @@ def test_an_interrupt_that_connector_code_swallows_after_the_upload_still_stops_
     """The dump and the upload are done; the connector's ``dump_finished()`` catches the Ctrl-C. The
     backup must still not write its manifest: it fails, and what it uploaded is removed."""
     remote, finishing = tmp_path / "remote", tmp_path / "finishing"
-    conf = {
-        "REMOTE": str(remote),
-        "COMPRESSION": "none",
-        "CONNECTORS": {
-            "default": {
-                "CONNECTOR": "tests.standins.connector.SwallowingFinishStandinConnector",
-                "FINISHING": str(finishing),
-            }
-        },
-    }
+    conf = settings_for(
+        remote, [], [], connector="tests.standins.connector.SwallowingFinishStandinConnector", FINISHING=str(finishing)
+    )
     proc = start(["dbbackup"], conf)
     wait_for(finishing.exists)
     proc.send_signal(signal.SIGINT)

@@ -64,6 +64,16 @@ class NoPipeStandinConnector(StandinConnector):
         return self.spawn(self.dump_argv(), self.environment("DUMP"), stdout=subprocess.DEVNULL)
 
 
+def _long_step(swallow: bool) -> None:
+    """Thirty seconds to interrupt; with ``swallow`` the exception (``Interrupted`` included) is
+    caught, the way careless connector code does."""
+    try:
+        time.sleep(30)
+    except Exception:
+        if not swallow:
+            raise
+
+
 class SlowEstimateStandinConnector(StandinConnector):
     """Its size estimate (asked for a progress display once the name is claimed) takes long enough
     to interrupt; it first touches the file named by the ``ESTIMATING`` option. With ``SWALLOW``
@@ -71,13 +81,7 @@ class SlowEstimateStandinConnector(StandinConnector):
 
     def estimated_size(self) -> int | None:
         Path(self.option("ESTIMATING")).touch()
-        if not self.option("SWALLOW"):
-            time.sleep(30)
-            return 1
-        try:
-            time.sleep(30)
-        except Exception:
-            return None
+        _long_step(swallow=bool(self.option("SWALLOW")))
         return 1
 
 
@@ -87,10 +91,7 @@ class SwallowingFinishStandinConnector(StandinConnector):
 
     def dump_finished(self) -> dict[str, object]:
         Path(self.option("FINISHING")).touch()
-        try:
-            time.sleep(30)
-        except Exception:
-            return {}
+        _long_step(swallow=True)
         return {}
 
 
