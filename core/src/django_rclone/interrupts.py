@@ -54,7 +54,13 @@ def _unblock(previous: object) -> None:
 
 
 def _install(handler: object) -> dict[int, object]:
+    """Set ``handler`` for SIGINT and SIGTERM; return the handlers it replaced (for ``_put_back``)."""
     return {sig: signal.signal(sig, handler) for sig in _SIGNALS}  # type: ignore[arg-type]
+
+
+def _put_back(handlers: dict[int, object]) -> None:
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)  # type: ignore[arg-type]
 
 
 def check() -> None:
@@ -83,8 +89,7 @@ def interruptible() -> Iterator[None]:
         yield
     finally:
         _block()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
+        _put_back(previous)
         _depth -= 1
         if _depth == 0:
             _received.clear()
@@ -121,8 +126,7 @@ def _undefer() -> None:
     global _held
     if _held is not None:
         mask = _block()
-        for sig, handler in _held.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
+        _put_back(_held)
         _held = None
         _unblock(mask)
 
@@ -147,6 +151,5 @@ def shield() -> Iterator[None]:
         yield
     finally:
         _block()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
+        _put_back(previous)
         _unblock(mask)
