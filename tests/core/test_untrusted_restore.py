@@ -13,6 +13,7 @@ from django.core.management import CommandError, call_command
 
 from django_rclone.db.base import RestoreGuard
 from django_rclone.exceptions import UnsafeBackup
+from django_rclone.pipeline import CHUNK_SIZE
 from tests.forge import newest_object
 from tests.standins.connector import StandinConnector
 
@@ -100,11 +101,14 @@ def test_guard_frames_the_stream_and_checksums_cover_the_original(
 def test_guard_stops_the_restore_before_the_tool_gets_the_bytes(
     rclone_settings: Settings, remote: Path, tmp_path: Path
 ) -> None:
-    out, pids = configure(rclone_settings, GUARDED, tmp_path, 3_000_000)
+    # The marker sits beyond what one chunk plus the tool's (widened) pipe can hold, so the guard
+    # cannot reach it before the tool has started and read part of the stream.
+    marker_at = 2 * CHUNK_SIZE + CHUNK_SIZE + 100_000
+    out, pids = configure(rclone_settings, GUARDED, tmp_path, marker_at + 1_000_000)
     call_command("dbbackup", verbosity=0)
     obj = newest_object(remote)
     data = bytearray(obj.read_bytes())
-    data[2_000_000:2_000_004] = b"EVIL"
+    data[marker_at : marker_at + 4] = b"EVIL"
     obj.write_bytes(bytes(data))
     with pytest.raises(CommandError, match="holds EVIL"):
         call_command("dbrestore", "--noinput", "--skip-verify", verbosity=0)
