@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from django_rclone.exceptions import DjangoRcloneError, RcloneError
-from django_rclone.rclone import Rclone, find_binary, join
+from django_rclone.exceptions import DjangoRcloneError, FileTooLarge, RcloneError
+from django_rclone.rclone import SMALL_FILE_LIMIT, Rclone, find_binary, join
 
 
 def test_join() -> None:
@@ -56,3 +56,33 @@ def test_config_file_and_flags_are_honoured(tmp_path: Path) -> None:
 def test_missing_binary_says_how_to_install() -> None:
     with pytest.raises(DjangoRcloneError, match=r"django-rclone\[rclone\]"):
         find_binary("rclone-not-installed-anywhere")
+
+
+def test_small_file_reads_are_bounded(tmp_path: Path) -> None:
+    """A manifest or marker is read with a cap: a planted huge file, or a folder of files under the
+    file's name (``rclone cat`` reads a folder whole), is refused, not read into memory."""
+    rc = Rclone()
+    huge = tmp_path / "huge.manifest.json"
+    huge.write_bytes(b" " * (SMALL_FILE_LIMIT + 1))
+    with pytest.raises(FileTooLarge, match="holds more than"):
+        rc.cat_bytes(str(huge))
+    exact = tmp_path / "exact.json"
+    exact.write_bytes(b"x" * 1000)
+    assert rc.cat_bytes(str(exact), limit=1000) == b"x" * 1000
+    folder = tmp_path / "folder.manifest.json"
+    folder.mkdir()
+    for index in range(3):  # each file under the cap, together over it
+        (folder / f"part{index}").write_bytes(b"y" * 600)
+    with pytest.raises(FileTooLarge):
+        rc.cat_bytes(str(folder), limit=1000)
+
+
+def test_a_small_read_that_is_cancelled_stops_its_rclone(tmp_path: Path) -> None:
+    folder = tmp_path / "big"
+    folder.mkdir()
+    for index in range(4):
+        (folder / f"part{index}").write_bytes(b"z" * 4_000_000)
+    read = Rclone().start_cat_bytes(str(folder))
+    read.cancel()
+    assert read._proc.returncode is not None  # the process is gone, not left reading
+    read.cancel()  # a second cancel is harmless

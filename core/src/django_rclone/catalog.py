@@ -33,7 +33,7 @@ from django_rclone import codecs, names, signing
 from django_rclone.conf import RcloneSettings
 from django_rclone.exceptions import DjangoRcloneError
 from django_rclone.manifest import Manifest
-from django_rclone.rclone import EXIT_DIR_NOT_FOUND, Rclone, join
+from django_rclone.rclone import EXIT_DIR_NOT_FOUND, SMALL_FILE_LIMIT, Rclone, join
 
 #: The note on a backup without a manifest or marker (``listbackups``).
 FOREIGN = "no manifest: made elsewhere (django-rclone 0.1.0, copied by hand); restored unverified"
@@ -363,6 +363,8 @@ def _read_manifests(
             "*" + names.MANIFEST_SUFFIX,
             "--max-depth",
             "1",
+            "--max-size",  # a planted huge file is left to the bounded read below, which refuses it
+            f"{SMALL_FILE_LIMIT}B",
             db_folder(conf),
             ok=(0, EXIT_DIR_NOT_FOUND),
         )

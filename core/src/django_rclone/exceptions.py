@@ -88,6 +88,11 @@ class IntegrityError(DjangoRcloneError):
     """A backup's bytes do not match the size or checksum its manifest recorded."""
 
 
+class FileTooLarge(IntegrityError):
+    """A manifest, run marker or drill record on the remote holds more than ``rclone.SMALL_FILE_LIMIT``
+    bytes (it is not one of ours); it was not read into memory."""
+
+
 class UnsafeBackup(IntegrityError):
     """A backup holds a command its restore tool would run (a shell escape, a file write); the
     restore was stopped before the tool received it."""

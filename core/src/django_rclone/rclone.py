@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Any
 
 from django_rclone import progress
 from django_rclone.conf import RcloneSettings
-from django_rclone.exceptions import DjangoRcloneError, RcloneError
+from django_rclone.exceptions import DjangoRcloneError, FileTooLarge, RcloneError
 from django_rclone.secrecy import scrub
 
 #: rclone exit status for "directory not found".
@@ -36,6 +37,10 @@ STATS_INTERVAL = "500ms"
 #: the number of parts; STREAM_CHUNK_SIZE sets their part size for ``rcat`` only (environment
 #: variables, so remotes of other types ignore them and rclone.conf keeps its values elsewhere).
 CHUNKED_BACKENDS = ("S3", "B2", "AZUREBLOB", "OOS", "QINGSTOR")
+#: The most a small file of ours (a manifest, a run marker, a drill record) may hold when read back.
+#: Ours hold a few KiB; anyone who can write to the remote could otherwise plant a file (or a folder
+#: of files, which ``rclone cat`` reads whole) that a listing or a restore reads into memory.
+SMALL_FILE_LIMIT = 1 << 20
 
 
 def clean_stderr(raw: bytes | str) -> str:
@@ -220,8 +225,14 @@ class Rclone:
         record = self.json(done, f"lsjson --stat {path}")
         return record if isinstance(record, dict) and not record.get("IsDir") else None
 
-    def cat_bytes(self, path: str) -> bytes:
-        return self.run("cat", path).stdout
+    def start_cat_bytes(self, path: str, limit: int = SMALL_FILE_LIMIT) -> SmallRead:
+        """Start reading the small file ``path`` (at most ``limit`` bytes); ``result()`` collects it,
+        ``cancel()`` stops it. The read runs while the caller does something else."""
+        return SmallRead(self, path, limit)
+
+    def cat_bytes(self, path: str, limit: int = SMALL_FILE_LIMIT) -> bytes:
+        """The bytes of the small file ``path``; ``FileTooLarge`` past ``limit`` bytes."""
+        return self.start_cat_bytes(path, limit).result()
 
     def rcat_bytes(self, path: str, data: bytes) -> None:
         self.run("rcat", path, data=data)
@@ -342,3 +353,52 @@ class Rclone:
 _VERSIONS: dict[tuple[object, ...], str] = {}
 #: ``rclone version`` runs started by ``checked_meanwhile()`` and not yet read.
 _PENDING_VERSIONS: dict[tuple[object, ...], subprocess.Popen[bytes]] = {}
+
+
+class SmallRead:
+    """``rclone cat`` of one small file, bounded: rclone sends at most ``limit + 1`` bytes of each
+    file (``--count``), and the read stops (the process is killed) once more than ``limit`` bytes
+    arrived in total, so neither a huge file nor a folder under the file's name is read whole."""
+
+    def __init__(self, rclone: Rclone, path: str, limit: int) -> None:
+        self._rclone, self._path, self._limit = rclone, path, limit
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by cancel())
+        try:
+            self._proc = subprocess.Popen(
+                rclone.argv("cat", "--count", str(limit + 1), path),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=self._stderr,
+                env=rclone.environment(),
+            )
+        except BaseException:
+            self._stderr.close()
+            raise
+
+    def result(self) -> bytes:
+        """The file's bytes; ``RcloneError`` when rclone fails, ``FileTooLarge`` past the limit."""
+        try:
+            assert self._proc.stdout is not None
+            data = self._proc.stdout.read(self._limit + 1)
+            if len(data) > self._limit:
+                raise FileTooLarge(
+                    f"{scrub(self._path, self._rclone.secrets)} holds more than {self._limit} bytes; "
+                    "it is not a file django-rclone wrote, and was not read"
+                )
+            code = self._proc.wait()
+            if code != 0:
+                self._stderr.seek(0)
+                raise self._rclone.error("cat", (self._path,), code, clean_stderr(self._stderr.read()))
+            return data
+        finally:
+            self.cancel()
+
+    def cancel(self) -> None:
+        """Stop the read (if it still runs) and release its pipe and log file; safe to repeat."""
+        if self._proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.kill()
+        self._proc.wait()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+        self._stderr.close()

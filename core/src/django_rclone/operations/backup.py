@@ -20,7 +20,7 @@ from django_rclone import __version__, catalog, codecs, copies, interrupts, name
 from django_rclone.codecs import Compression
 from django_rclone.conf import get_settings
 from django_rclone.db.base import BaseConnector
-from django_rclone.exceptions import CopyFailed, DjangoRcloneError, Interrupted, NameConflict
+from django_rclone.exceptions import CopyFailed, DjangoRcloneError, FileTooLarge, Interrupted, NameConflict
 from django_rclone.failures import COMMIT, COPY, DUMP, RETENTION, reached, reports_failures
 from django_rclone.interrupts import interruptible, shield
 from django_rclone.local_paths import refuse_media_overlap
@@ -199,7 +199,7 @@ def _commit(conf: Any, rclone: Rclone, claim: Claim, manifest: Manifest) -> None
     rclone.rcat_bytes(path, manifest.to_bytes())
     try:
         landed = Manifest.from_bytes(rclone.cat_bytes(path))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, FileTooLarge) as exc:
         raise NameConflict(f"the manifest of {claim.name} reads back unreadable ({exc}); not committed") from exc
     if (landed.run_id, landed.sha256, landed.size) != (claim.run_id, manifest.sha256, manifest.size):
         raise NameConflict(

@@ -19,7 +19,7 @@ from typing import Any
 from django_rclone import names
 from django_rclone.conf import RcloneSettings, get_settings
 from django_rclone.db.base import BaseConnector, DrillNotSupported
-from django_rclone.exceptions import DjangoRcloneError, DrillFailed, IntegrityError
+from django_rclone.exceptions import DjangoRcloneError, DrillFailed, FileTooLarge, IntegrityError
 from django_rclone.failures import DRILL, PREPARE, RESTORE, reached, reports_failures
 from django_rclone.interrupts import interruptible, shield
 from django_rclone.manifest import Manifest
@@ -122,7 +122,7 @@ def last_record(conf: RcloneSettings, rclone: Rclone, database: str) -> dict[str
         return None
     try:
         data = json.loads(rclone.cat_bytes(path))
-    except ValueError:
+    except (ValueError, FileTooLarge):
         return None
     return data if isinstance(data, dict) else None
 

@@ -18,6 +18,7 @@ from django_rclone.db.base import BaseConnector, database_settings
 from django_rclone.exceptions import (
     BackupNotFound,
     DjangoRcloneError,
+    FileTooLarge,
     IncompatibleBackup,
     IntegrityError,
     Interrupted,
@@ -73,18 +74,20 @@ def _load_manifest(
     another object (``catalog.mismatch``), is an error unless ``lenient`` (``--skip-verify``),
     where it is treated as absent."""
     # Its bytes are read beside its record, one rclone start instead of two in a row; what a read
-    # of a missing manifest returns (an error, or nothing on S3) is never used.
-    with ThreadPoolExecutor(1, thread_name_prefix="django-rclone-manifest-read") as pool:
-        read = pool.submit(rclone.cat_bytes, path + names.MANIFEST_SUFFIX)
+    # of a missing manifest returns (an error, nothing on S3, a folder's files) is never used, and
+    # the read is stopped. The read is bounded (rclone.SMALL_FILE_LIMIT).
+    read = rclone.start_cat_bytes(path + names.MANIFEST_SUFFIX)
+    try:
         if rclone.stat(path + names.MANIFEST_SUFFIX) is None:
             return None
         raw = read.result()
-    try:
         manifest = Manifest.from_bytes(raw)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, FileTooLarge) as exc:
         if lenient:
             return None
         raise IntegrityError(f"the manifest of {path} is unreadable ({exc}); restore with --skip-verify") from exc
+    finally:
+        read.cancel()
     problem = catalog.mismatch(conf, name, manifest)
     if problem is None:
         return manifest

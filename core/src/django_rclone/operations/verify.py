@@ -10,7 +10,7 @@ from datetime import date, datetime, timezone
 from django_rclone import catalog, interrupts, names, progress, signing
 from django_rclone.catalog import BackupEntry
 from django_rclone.conf import get_settings
-from django_rclone.exceptions import DjangoRcloneError, Interrupted
+from django_rclone.exceptions import DjangoRcloneError, FileTooLarge, Interrupted
 from django_rclone.interrupts import interruptible
 from django_rclone.manifest import KIND_PRE_RESTORE, Manifest
 from django_rclone.operations.restore import stored_compression
@@ -54,7 +54,7 @@ def verify_backup(name: str, max_age_hours: float | None = None, *, decode: bool
         return VerifyResult(name, database, False, "no manifest: the backup never completed or was copied by hand")
     try:
         manifest = Manifest.from_bytes(rclone.cat_bytes(path + names.MANIFEST_SUFFIX))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, FileTooLarge) as exc:
         return VerifyResult(name, database, False, f"unreadable manifest ({exc})")
     problem = catalog.mismatch(conf, name, manifest)
     if problem:
