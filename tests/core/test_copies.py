@@ -19,6 +19,7 @@ from django_rclone import signals
 from django_rclone.conf import load_settings
 from django_rclone.failures import COPY
 from django_rclone.operations.restore import restore
+from django_rclone.rclone import SMALL_FILE_LIMIT
 from tests.core.test_pings import Server, server  # noqa: F401 (the loopback HTTP fixture)
 from tests.servers.s3 import ACCESS_KEY, BUCKET, SECRET_KEY, LoopbackS3
 from tests.testapp.models import Author
@@ -158,6 +159,20 @@ def test_synccopies_replaces_a_copy_whose_manifest_or_size_differs(
     assert files(copy) != primary
     out, _ = run("synccopies")
     assert f"Copied {name} to {copy}" in out
+    assert files(copy) == primary
+
+
+def test_synccopies_replaces_a_copy_whose_manifest_is_padded_past_the_read_cap(
+    rclone_settings: Callable[..., None], sqlite_db: str, remote: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "copy"
+    rclone_settings(COPIES=[str(copy)])
+    run("dbbackup")
+    primary = files(remote)
+    name = next(n for n in primary if n.endswith(MANIFEST))
+    (copy / "db" / name).write_bytes(primary[name] + b" " * SMALL_FILE_LIMIT)  # not read, replaced
+    out, _ = run("synccopies")
+    assert f"Copied {name.removesuffix(MANIFEST)} to {copy}" in out
     assert files(copy) == primary
 
 

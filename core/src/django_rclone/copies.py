@@ -27,7 +27,7 @@ from typing import Any
 from django_rclone import catalog, names, progress
 from django_rclone.catalog import BackupEntry
 from django_rclone.conf import CopyRemote, RcloneSettings
-from django_rclone.exceptions import CopyFailed, DjangoRcloneError, IntegrityError, Interrupted
+from django_rclone.exceptions import CopyFailed, DjangoRcloneError, FileTooLarge, IntegrityError, Interrupted
 from django_rclone.failures import COPY, reached, reports_failures
 from django_rclone.interrupts import interruptible, shield
 from django_rclone.manifest import Manifest
@@ -148,7 +148,11 @@ def copy_backup(
         existing = rclone.stat(path + names.MANIFEST_SUFFIX)
         if existing is not None:
             held = rclone.stat(path)
-            if rclone.cat_bytes(path + names.MANIFEST_SUFFIX) == raw and held and held.get("Size") == manifest.size:
+            try:
+                same = rclone.cat_bytes(path + names.MANIFEST_SUFFIX) == raw
+            except FileTooLarge:  # not a manifest of ours: replaced like any other that differs
+                same = False
+            if same and held and held.get("Size") == manifest.size:
                 result = CopyResult(database, name, remote, manifest.size, time.monotonic() - clock, copied=False)
                 send_after(post_db_copy, sender=sender, database=database, path=name, remote=remote, result=result)
                 return result
