@@ -54,6 +54,8 @@ def _runs(log: Path) -> list[tuple[str, float, float]]:
             starts.setdefault(action, []).append(float(moment))
         else:
             runs.append((action, starts[action].pop(0), float(moment)))
+    # The daemon is stopped with its whole process group, so its wrapper never logs an end.
+    runs += [("rcd", start, float("inf")) for start in starts.pop("rcd", [])]
     assert not any(starts.values()), f"rclone runs that never ended: {starts}"
     return sorted(runs, key=lambda run: run[1])
 
@@ -62,9 +64,24 @@ def _overlap(a: tuple[str, float, float], b: tuple[str, float, float]) -> bool:
     return a[1] < b[2] and b[1] < a[2]
 
 
-def test_backup_and_restore_start_only_the_rclone_runs_they_need(sqlite_db: str, tmp_path: Path) -> None:
+def test_a_backup_sends_its_small_calls_to_one_rclone_daemon(sqlite_db: str, tmp_path: Path) -> None:
     wrapper, log = _logging_rclone(tmp_path)
     with override_settings(DJANGO_RCLONE={"REMOTE": str(tmp_path / "remote"), "RCLONE_BINARY": str(wrapper)}):
+        done = backup(sqlite_db)
+        # version (once per binary and process), the daemon and the upload; the marker, the
+        # listings, the object's record, the manifest, its read-back and the marker's removal were
+        # calls to the daemon.
+        assert Counter(action for action, _, _ in _runs(log)) == Counter({"version": 1, "rcd": 1, "rcat": 1})
+        assert not rclone_module.rcd._active, "the daemon outlived its backup"
+    remote = tmp_path / "remote" / "db"
+    assert sorted(p.name for p in remote.iterdir()) == [done.name, done.name + MANIFEST_SUFFIX]  # no marker left
+
+
+def test_backup_and_restore_start_only_the_rclone_runs_they_need(sqlite_db: str, tmp_path: Path) -> None:
+    """Without the daemon (RCLONE_DAEMON off): a process per call, the independent ones side by side."""
+    wrapper, log = _logging_rclone(tmp_path)
+    conf = {"REMOTE": str(tmp_path / "remote"), "RCLONE_BINARY": str(wrapper), "RCLONE_DAEMON": False}
+    with override_settings(DJANGO_RCLONE=conf):
         done = backup(sqlite_db)
         runs = _runs(log)
         # version (once per binary and process), the name claim (marker, listing), the upload, the
@@ -137,6 +154,7 @@ def test_the_dump_tool_starts_only_once_the_name_is_claimed(sqlite_db: str, tmp_
     conf = {
         "REMOTE": str(tmp_path / "remote"),
         "RCLONE_BINARY": str(rclone),
+        "RCLONE_DAEMON": False,  # each call a process, so the log shows when the claim's listing ended
         "CONNECTORS": {sqlite_db: {"DUMP_CMD": str(_logging_sqlite3(tmp_path, log))}},
     }
     with override_settings(DJANGO_RCLONE=conf):
@@ -159,6 +177,7 @@ def test_a_name_that_cannot_be_claimed_never_starts_the_dump(sqlite_db: str, tmp
     conf = {
         "REMOTE": str(tmp_path / "remote"),
         "RCLONE_BINARY": str(rclone),
+        "RCLONE_DAEMON": False,  # the wrapper refuses the marker's own rcat process
         "CONNECTORS": {sqlite_db: {"DUMP_CMD": str(_logging_sqlite3(tmp_path, log))}},
         "COMPRESSION": "none",
     }

@@ -459,6 +459,7 @@ FUZZ: dict[str, list[Any]] = {
     "DB_CLEANUP_KEEP": [0, -1, NAN, 1.5, True, "3", 10**30],
     "MEDIA_BACKUP_DIR": ["", "db", "db/x", None],
     "MEDIA_FOLLOW_SYMLINKS": ["yes", 1, None],
+    "RCLONE_DAEMON": ["yes", 1, None],
     "CONNECTORS": [[], "x", {1: "a"}, {"default": 5}, {"default": "no.such.Thing"}, {"default": {"CONECTOR": "x"}}],
     "CONNECTOR_MAPPING": [[], {1: "x"}, {"django.db.backends.sqlite3": "no.such.Thing"}],
     "DB_RETENTION": [

@@ -107,7 +107,11 @@ def test_a_backup_interrupted_while_claiming_its_name_leaves_nothing(tmp_path: P
         f'exec "{REAL_RCLONE}" "$@"\n'
     )
     slow.chmod(0o755)
-    conf = {**settings_for(remote, ["--size", "5000000", "--pidfile", str(pidfile)], []), "RCLONE_BINARY": str(slow)}
+    conf = {
+        **settings_for(remote, ["--size", "5000000", "--pidfile", str(pidfile)], []),
+        "RCLONE_BINARY": str(slow),
+        "RCLONE_DAEMON": False,  # the claim's own rclone processes (the daemon's case: test_rcd.py)
+    }
     proc = start(["dbbackup"], conf)
     wait_for(slow_pid.exists)
     proc.send_signal(signal.SIGINT)

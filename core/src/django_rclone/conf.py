@@ -31,6 +31,8 @@ DEFAULTS: dict[str, Any] = {
     "RCLONE_CONFIG": None,
     "RCLONE_FLAGS": [],
     "RCLONE_ENV": {},
+    # One `rclone rcd` per backup or restore for its small calls (see rcd.py); False: a process each.
+    "RCLONE_DAEMON": True,
     "DB_BACKUP_DIR": "db",
     "DB_FILENAME_TEMPLATE": "{database}-{datetime}.{ext}",
     "DB_DATE_FORMAT": "%Y-%m-%d-%H%M%S",
@@ -107,6 +109,7 @@ class RcloneSettings:
     db_cleanup_keep: int = 10
     media_backup_dir: str = "media"
     media_follow_symlinks: bool = False
+    rclone_daemon: bool = True
     connectors: Mapping[str, Any] = field(default_factory=dict)
     connector_mapping: Mapping[str, Any] = field(default_factory=dict)
     db_retention: RetentionSettings = field(default_factory=lambda: RetentionSettings(None, {}))
@@ -413,6 +416,11 @@ def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
             f"({media_dir!r}) overlaps DB_BACKUP_DIR ({db_dir!r})",
             "give media and database backups separate folders: a media sync deletes what is not in MEDIA_ROOT",
         )
+    daemon = merged["RCLONE_DAEMON"]
+    if not isinstance(daemon, bool):
+        raise _fail(
+            "RCLONE_DAEMON", f"is {daemon!r}", "use True (one rclone rcd per run) or False (a process per call)"
+        )
     follow = merged["MEDIA_FOLLOW_SYMLINKS"]
     if not isinstance(follow, bool):
         raise _fail("MEDIA_FOLLOW_SYMLINKS", f"is {follow!r}", "use True (copy what symlinks point to) or False")
@@ -447,6 +455,7 @@ def load_settings(raw: Mapping[str, Any] | None) -> RcloneSettings:
         db_cleanup_keep=keep,
         media_backup_dir=media_dir,
         media_follow_symlinks=follow,
+        rclone_daemon=daemon,
         connectors=dict(merged["CONNECTORS"]),
         connector_mapping=dict(merged["CONNECTOR_MAPPING"]),
         db_retention=parse_retention(merged["DB_RETENTION"], list(getattr(django_settings, "DATABASES", {}))),

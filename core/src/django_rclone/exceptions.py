@@ -41,7 +41,8 @@ class RcloneError(DjangoRcloneError):
         self.stderr = stderr
         lines = [line.strip() for line in stderr.splitlines() if line.strip()]
         detail = " | ".join(lines) or "(no output on stderr)"  # one line, as every command error
-        super().__init__(f"rclone {action} failed (exit status {returncode}): {detail}")
+        status = f" (exit status {returncode})" if returncode is not None else ""  # None: the daemon's answer
+        super().__init__(f"rclone {action} failed{status}: {detail}")
 
 
 class PipelineError(DjangoRcloneError):

@@ -19,11 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from django_rclone import progress
+from django_rclone import progress, rcd
 from django_rclone.conf import RcloneSettings
 from django_rclone.exceptions import DjangoRcloneError, FileTooLarge, RcloneError
 from django_rclone.secrecy import scrub
 
+HTTP_OK = 200
+#: What rclone's remote control answers for "directory not found" and "object not found".
+HTTP_NOT_FOUND = 404
 #: rclone exit status for "directory not found".
 EXIT_DIR_NOT_FOUND = 3
 #: rclone exit status for "file not found".
@@ -96,6 +99,8 @@ class Rclone:
     flags: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     stream_chunk_size: str | None = None
+    #: Whether the small calls inside ``rcd.session()`` may go to one ``rclone rcd`` (``RCLONE_DAEMON``).
+    daemon: bool = True
     #: Secret values (in ``env``, never in argv) scrubbed from every error message.
     secrets: tuple[str, ...] = ()
 
@@ -107,6 +112,7 @@ class Rclone:
             flags=conf.rclone_flags,
             env=tuple(sorted(conf.rclone_env.items())),
             stream_chunk_size=conf.stream_chunk_size,
+            daemon=conf.rclone_daemon,
             secrets=conf.secrets,
         )
 
@@ -205,6 +211,18 @@ class Rclone:
             args.append("--files-only")
         if recursive:
             args.append("--recursive")
+        daemon = rcd.current(self)
+        what = f"lsjson {path}"
+        opt = {"noMimeType": True, "filesOnly": files_only, "recurse": recursive}
+        params = {"fs": rcd.as_folder(path), "remote": "", "opt": opt}
+        reply = daemon.call("operations/list", params, what) if daemon else None
+        if reply is not None:
+            if reply[0] == HTTP_NOT_FOUND:  # the folder does not exist
+                return []
+            listed = self._answer(*reply, what).get("list")
+            if not isinstance(listed, list):
+                raise RcloneError(what, None, "unexpected answer: not a JSON list")
+            return listed
         done = self.run("lsjson", *args, path, ok=(0, EXIT_DIR_NOT_FOUND))
         if done.returncode == EXIT_DIR_NOT_FOUND:
             return []
@@ -219,10 +237,19 @@ class Rclone:
         Bucket-based remotes (S3 and the like) have no real directories: there, ``lsjson --stat``
         of a missing object succeeds with a directory record, which counts as "no object" here.
         """
-        done = self.run("lsjson", "--no-mimetype", "--stat", path, ok=(0, EXIT_DIR_NOT_FOUND, EXIT_FILE_NOT_FOUND))
-        if done.returncode != 0:
-            return None
-        record = self.json(done, f"lsjson --stat {path}")
+        daemon, split = self._daemon_for(path)
+        what = f"lsjson --stat {path}"
+        params = {"fs": split[0], "remote": split[1], "opt": {"noMimeType": True}} if split else {}
+        reply = daemon.call("operations/stat", params, what) if daemon and split else None
+        if reply is not None:
+            if reply[0] == HTTP_NOT_FOUND:  # its folder does not exist
+                return None
+            record = self._answer(*reply, what).get("item")
+        else:
+            done = self.run("lsjson", "--no-mimetype", "--stat", path, ok=(0, EXIT_DIR_NOT_FOUND, EXIT_FILE_NOT_FOUND))
+            if done.returncode != 0:
+                return None
+            record = self.json(done, f"lsjson --stat {path}")
         return record if isinstance(record, dict) and not record.get("IsDir") else None
 
     def start_cat_bytes(self, path: str, limit: int = SMALL_FILE_LIMIT) -> SmallRead:
@@ -232,13 +259,56 @@ class Rclone:
 
     def cat_bytes(self, path: str, limit: int = SMALL_FILE_LIMIT) -> bytes:
         """The bytes of the small file ``path``; ``FileTooLarge`` past ``limit`` bytes."""
-        return self.start_cat_bytes(path, limit).result()
+        daemon, split = self._daemon_for(path)
+        what = f"cat {path}"
+        reply = daemon.read(*split, limit, what) if daemon and split else None
+        if reply is None:
+            return self.start_cat_bytes(path, limit).result()
+        status, data = reply
+        if status != HTTP_OK:
+            try:
+                answer = json.loads(data)
+            except ValueError:
+                answer = None
+            message = answer.get("error") if isinstance(answer, dict) else None
+            raise self.error(what, (), None, f"ERROR : {message or f'rclone rcd answered {status}'}")
+        if len(data) > limit:
+            raise FileTooLarge(too_large(scrub(path, self.secrets), limit))
+        return data
 
     def rcat_bytes(self, path: str, data: bytes) -> None:
+        daemon, split = self._daemon_for(path)
+        what = f"rcat {path}"
+        reply = daemon.upload(*split, data, what) if daemon and split and rcd.uploadable(split[1]) else None
+        if reply is not None:
+            self._answer(*reply, what)
+            return
         self.run("rcat", path, data=data)
 
     def deletefile(self, path: str) -> None:
+        daemon, split = self._daemon_for(path)
+        what = f"deletefile {path}"
+        reply = (
+            daemon.call("operations/deletefile", {"fs": split[0], "remote": split[1]}, what)
+            if daemon and split
+            else None
+        )
+        if reply is not None:
+            self._answer(*reply, what)
+            return
         self.run("deletefile", path)
+
+    def _daemon_for(self, path: str) -> tuple[rcd.Daemon | None, tuple[str, str] | None]:
+        """The session's daemon and ``path`` as (folder, name), when the daemon can take the call."""
+        daemon = rcd.current(self)
+        return (daemon, rcd.split(path)) if daemon is not None else (None, None)
+
+    def _answer(self, status: int, answer: dict[str, Any], what: str) -> dict[str, Any]:
+        """A daemon's answer, or the ``RcloneError`` a failed rclone process would have raised."""
+        if status != HTTP_OK:
+            message = answer.get("error") or f"rclone rcd answered {status}"
+            raise self.error(what, (), None, f"ERROR : {message}")
+        return answer
 
     def sync(self, source: str, dest: str, *extra: str) -> subprocess.CompletedProcess[bytes]:
         """``rclone sync``; reports transferred bytes to the active progress reporter, if any."""
@@ -355,6 +425,10 @@ _VERSIONS: dict[tuple[object, ...], str] = {}
 _PENDING_VERSIONS: dict[tuple[object, ...], subprocess.Popen[bytes]] = {}
 
 
+def too_large(path: str, limit: int) -> str:
+    return f"{path} holds more than {limit} bytes; it is not a file django-rclone wrote, and was not read"
+
+
 class SmallRead:
     """``rclone cat`` of one small file, bounded: rclone sends at most ``limit + 1`` bytes of each
     file (``--count``), and the read stops (the process is killed) once more than ``limit`` bytes
@@ -381,10 +455,7 @@ class SmallRead:
             assert self._proc.stdout is not None
             data = self._proc.stdout.read(self._limit + 1)
             if len(data) > self._limit:
-                raise FileTooLarge(
-                    f"{scrub(self._path, self._rclone.secrets)} holds more than {self._limit} bytes; "
-                    "it is not a file django-rclone wrote, and was not read"
-                )
+                raise FileTooLarge(too_large(scrub(self._path, self._rclone.secrets), self._limit))
             code = self._proc.wait()
             if code != 0:
                 self._stderr.seek(0)

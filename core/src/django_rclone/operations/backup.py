@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db import connections
 
-from django_rclone import __version__, catalog, codecs, copies, interrupts, names, progress, signing
+from django_rclone import __version__, catalog, codecs, copies, interrupts, names, progress, rcd, signing
 from django_rclone.codecs import Compression
 from django_rclone.conf import get_settings
 from django_rclone.db.base import BaseConnector
@@ -259,95 +259,98 @@ def backup(
             retention.policy_for(conf, database)  # an invalid policy fails now, not after the upload
         host = get_host()
         resolution = resolve(database, host)
-    connector = resolution.connector
-    apply_run_options(connector, connector_options or {})
-    compression = codecs.NO_COMPRESSION if connector.output_compressed else conf.compression_for(database)
-    connector.stage_compression = compression.codec
-    ext = host.extension(connector, database)
-    stored_ext = f"{ext}.{compression.extension}" if compression.enabled else ext
-    pre_db_backup.send(sender=sender, database=database, connector=connector)
-    clock = time.monotonic()
-    try:
-        with (
-            interruptible(),
-            alias_lock(conf.remote, database, conf.lock_timeout),
-            ThreadPoolExecutor(1, thread_name_prefix="django-rclone-versions") as pool,
-        ):
-            versions = pool.submit(_tool_versions, connector)  # while the name is claimed and the dump runs
-            chosen = _with_codec_extension(output_filename, compression) if output_filename else None
-            claim = _claim(conf, rclone, database, stored_ext, servername, chosen)
-            name, started = claim.name, claim.started
-            path = catalog.db_path(conf, name)
-            try:  # from here on, any failure or interrupt removes what this run wrote, marker included
-                reached(DUMP, path=name)
-                if progress.active() is not None:  # the estimate may cost a query: only for a display
-                    progress.expect(_estimate(connector), estimated=True)
-                stats = _stream(host, connector, database, rclone, path, compression)
-                metadata = connector.dump_finished()
-                reached(COMMIT)
-                _check_landed(conf, rclone, claim, stats.size)
-                manifest = Manifest(
-                    name=name,
-                    database=database,
-                    engine=resolution.engine,
-                    connector=resolution.connector_path,
-                    extension=ext,
-                    compression=compression.codec,
-                    compression_level=compression.level,
-                    uncompressed_size=stats.uncompressed_size,
-                    size=stats.size,
-                    sha256=stats.sha256,
-                    started_at=_iso(started),
-                    finished_at=_iso(datetime.now(timezone.utc)),
-                    django_rclone_version=__version__,
-                    tool_versions={"rclone": rclone.version(), **versions.result()},
-                    host=servername or socket.gethostname(),
-                    metadata=metadata,
-                    kind=kind,
-                    run_id=claim.run_id,
-                )
-                if conf.signing_keys:
-                    manifest = signing.sign(manifest, conf.signing_keys[0])
-                interrupts.check()  # a Ctrl-C that connector code swallowed still stops the commit
-                _commit(conf, rclone, claim, manifest)
-            except NameConflict:
-                raise  # the name is contested: touch nothing there; our marker makes our leftovers sweepable
-            except BaseException:
-                with shield():
-                    _discard(conf, rclone, claim)
-                raise
-            with shield(), contextlib.suppress(Exception):
-                rclone.deletefile(claim.marker_path(conf))  # committed; a marker left behind is swept later
-    finally:
-        with shield():  # a second Ctrl-C must not stop a connector's cleanup half-way
-            connector.cleanup()
-    result = BackupResult(
-        database=database,
-        name=name,
-        path=path,
-        size=stats.size,
-        sha256=stats.sha256,
-        duration=time.monotonic() - clock,
-        manifest=manifest,
-        uncompressed_size=stats.uncompressed_size,
-    )
-    send_after(post_db_backup, sender=sender, database=database, connector=connector, path=name, result=result)
-    failed: CopyFailed | None = None
-    if conf.copies and kind == KIND_BACKUP:  # an undo backup stays where the restore can find it
-        reached(COPY)
+    with rcd.session(rclone):  # the small calls from the claim to the clean-up: one rclone start
+        connector = resolution.connector
+        apply_run_options(connector, connector_options or {})
+        compression = codecs.NO_COMPRESSION if connector.output_compressed else conf.compression_for(database)
+        connector.stage_compression = compression.codec
+        ext = host.extension(connector, database)
+        stored_ext = f"{ext}.{compression.extension}" if compression.enabled else ext
+        pre_db_backup.send(sender=sender, database=database, connector=connector)
+        clock = time.monotonic()
         try:
-            result = replace(result, copies=[c.remote for c in copies.replicate(conf, database, name, sender=sender)])
-        except CopyFailed as exc:  # retention still runs; the failure is raised after it
-            failed = exc
-    if clean:
-        reached(RETENTION)
-        skip = {remote for remote, _, _ in failed.failures} if failed else set()
-        deleted = retention.clean_everywhere(conf, rclone, database, protect={name}, skip=skip)
-        result = replace(result, cleaned=[d.name for d in deleted])
-    if failed is not None:
-        reached(COPY, remote=failed.remote)
-        raise failed
-    return result
+            with (
+                interruptible(),
+                alias_lock(conf.remote, database, conf.lock_timeout),
+                ThreadPoolExecutor(1, thread_name_prefix="django-rclone-versions") as pool,
+            ):
+                versions = pool.submit(_tool_versions, connector)  # while the name is claimed and the dump runs
+                chosen = _with_codec_extension(output_filename, compression) if output_filename else None
+                claim = _claim(conf, rclone, database, stored_ext, servername, chosen)
+                name, started = claim.name, claim.started
+                path = catalog.db_path(conf, name)
+                try:  # from here on, any failure or interrupt removes what this run wrote, marker included
+                    reached(DUMP, path=name)
+                    if progress.active() is not None:  # the estimate may cost a query: only for a display
+                        progress.expect(_estimate(connector), estimated=True)
+                    stats = _stream(host, connector, database, rclone, path, compression)
+                    metadata = connector.dump_finished()
+                    reached(COMMIT)
+                    _check_landed(conf, rclone, claim, stats.size)
+                    manifest = Manifest(
+                        name=name,
+                        database=database,
+                        engine=resolution.engine,
+                        connector=resolution.connector_path,
+                        extension=ext,
+                        compression=compression.codec,
+                        compression_level=compression.level,
+                        uncompressed_size=stats.uncompressed_size,
+                        size=stats.size,
+                        sha256=stats.sha256,
+                        started_at=_iso(started),
+                        finished_at=_iso(datetime.now(timezone.utc)),
+                        django_rclone_version=__version__,
+                        tool_versions={"rclone": rclone.version(), **versions.result()},
+                        host=servername or socket.gethostname(),
+                        metadata=metadata,
+                        kind=kind,
+                        run_id=claim.run_id,
+                    )
+                    if conf.signing_keys:
+                        manifest = signing.sign(manifest, conf.signing_keys[0])
+                    interrupts.check()  # a Ctrl-C that connector code swallowed still stops the commit
+                    _commit(conf, rclone, claim, manifest)
+                except NameConflict:
+                    raise  # the name is contested: touch nothing there; our marker makes our leftovers sweepable
+                except BaseException:
+                    with shield():
+                        _discard(conf, rclone, claim)
+                    raise
+                with shield(), contextlib.suppress(Exception):
+                    rclone.deletefile(claim.marker_path(conf))  # committed; a marker left behind is swept later
+        finally:
+            with shield():  # a second Ctrl-C must not stop a connector's cleanup half-way
+                connector.cleanup()
+        result = BackupResult(
+            database=database,
+            name=name,
+            path=path,
+            size=stats.size,
+            sha256=stats.sha256,
+            duration=time.monotonic() - clock,
+            manifest=manifest,
+            uncompressed_size=stats.uncompressed_size,
+        )
+        send_after(post_db_backup, sender=sender, database=database, connector=connector, path=name, result=result)
+        failed: CopyFailed | None = None
+        if conf.copies and kind == KIND_BACKUP:  # an undo backup stays where the restore can find it
+            reached(COPY)
+            try:
+                result = replace(
+                    result, copies=[c.remote for c in copies.replicate(conf, database, name, sender=sender)]
+                )
+            except CopyFailed as exc:  # retention still runs; the failure is raised after it
+                failed = exc
+        if clean:
+            reached(RETENTION)
+            skip = {remote for remote, _, _ in failed.failures} if failed else set()
+            deleted = retention.clean_everywhere(conf, rclone, database, protect={name}, skip=skip)
+            result = replace(result, cleaned=[d.name for d in deleted])
+        if failed is not None:
+            reached(COPY, remote=failed.remote)
+            raise failed
+        return result
 
 
 def _stream(

@@ -1,0 +1,336 @@
+"""One rclone for the small calls of an operation: ``rclone rcd`` on a private unix socket.
+
+Every rclone start costs about 50 ms, and a backup makes seven small calls one after the other (the
+name claim's marker and listing, the landing check, the manifest, the marker's removal): on a small
+database these starts are most of the time the command takes. Inside ``session(rclone)``, the
+small calls that ``Rclone`` answers with rclone's remote-control API (``stat``, ``lsjson``,
+``rcat_bytes``, ``deletefile``) go to one ``rclone rcd`` instead, each in well under a millisecond
+plus the remote's own latency. Streams (``rcat``/``cat`` of a backup) and reads of small files
+(``cat_bytes``, bounded and killable) stay separate processes.
+
+The daemon runs the same binary with the same config file, flags and environment as every other
+call, listens on a socket in a fresh 0700 folder, and requires a random user and password (given
+in its environment, never in argv). It lives as long as the outermost session, and never longer
+than this process: a shell between us and rclone waits on a pipe from this process and stops rclone
+when the pipe closes, which a crash or ``SIGKILL`` does too.
+
+Anything the daemon cannot do falls back to a separate rclone process, so behaviour never depends
+on it: ``RCLONE_DAEMON`` off, ``--rc*`` flags in ``RCLONE_FLAGS`` (they belong to the user's own
+remote control), an rclone that cannot start it, or a daemon that died during the session (that
+call fails like a failed rclone process would; later calls start processes).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import http.client
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import IO, TYPE_CHECKING, Any, TypeVar
+
+from django_rclone.exceptions import RcloneError
+from django_rclone.secrecy import scrub
+
+if TYPE_CHECKING:
+    from django_rclone.rclone import Rclone
+
+#: How long the first call waits for the daemon to listen before it gives up on it (then every
+#: call of the session starts its own rclone, as without the daemon).
+START_TIMEOUT = 10.0
+#: The shell between this process and rclone: it starts rclone and a reader of its standard input,
+#: which stops the whole process group (rclone, and whatever a wrapper named as RCLONE_BINARY
+#: started) when that pipe closes: this process closed it, exited or was killed. The shell itself
+#: ends with rclone (taking the reader with it), so its exit is rclone's.
+_WATCHDOG = (
+    'exec 3<&0 0</dev/null; "$@" 3<&- & child=$!; '
+    "{ read -r _ignored <&3; kill -TERM 0; } & reader=$!; exec 3<&-; "
+    'wait "$child"; status=$?; kill "$reader" 2>/dev/null; exit "$status"'
+)
+#: Longest unix socket path the kernel takes (108 bytes with the terminating NUL).
+_SOCKET_PATH_MAX = 107
+_USER = "django-rclone"
+_T = TypeVar("_T")
+HTTP_OK = 200
+
+
+class DaemonStopped(RcloneError):
+    """The daemon stopped answering during a call (it was killed, or crashed)."""
+
+
+class _Connection(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost")
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(self._path)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class Daemon:
+    """A running ``rclone rcd`` of one ``Rclone`` (binary, config, flags, environment)."""
+
+    def __init__(self, rclone: Rclone) -> None:
+        self.rclone = rclone
+        self.owner = os.getpid()
+        rclone.argv()  # a missing config file or a no-write variable: the error every call would raise
+        self.folder = tempfile.mkdtemp(prefix="django-rclone-rc-")  # mode 0700
+        self.socket = os.path.join(self.folder, "rc.sock")
+        password = secrets.token_urlsafe(32)
+        self._auth = "Basic " + base64.b64encode(f"{_USER}:{password}".encode()).decode()
+        # The user's own remote-control settings (an htpasswd file, another address) are not ours.
+        env = {k: v for k, v in (rclone.environment() or os.environ).items() if not k.startswith("RCLONE_RC_")}
+        env.update(RCLONE_RC_USER=_USER, RCLONE_RC_PASS=password)
+        self._log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
+        self._ready = False
+        self.usable = len(self.socket.encode()) <= _SOCKET_PATH_MAX
+        self._proc: subprocess.Popen[bytes] | None = None
+        if not self.usable:  # a very long TMPDIR: every call starts its own rclone
+            self.stop()
+            return
+        try:
+            argv = rclone.argv("rcd", "--rc-serve", "--rc-addr", "unix://" + self.socket)
+            self._proc = subprocess.Popen(
+                ["/bin/sh", "-c", _WATCHDOG, "django-rclone-rcd", *argv],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=self._log,
+                env=env,
+                start_new_session=True,  # a Ctrl-C at the terminal is this process's to handle
+            )
+        except OSError:  # no /bin/sh, no binary: every call starts its own rclone (and reports that)
+            self._proc = None
+            self.stop()
+
+    def _wait_ready(self) -> bool:
+        if self._ready:
+            return True
+        deadline = time.monotonic() + START_TIMEOUT
+        while self.usable and self._proc is not None and self._proc.poll() is None:
+            if os.path.exists(self.socket) and self._listening():
+                try:  # it takes our credentials (a wrapper could have started something else)
+                    answer = self.call("rc/noop", {}, "rcd")
+                except RcloneError:
+                    answer = None
+                self._ready = answer is not None and answer[0] == HTTP_OK
+                if self._ready:
+                    return True
+                break
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.002)
+        self.usable = False  # this rclone cannot serve the session: calls start processes
+        return False
+
+    def _listening(self) -> bool:
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(self.socket)
+        except OSError:
+            return False
+        finally:
+            probe.close()
+        return True
+
+    def available(self) -> bool:
+        """Whether calls may go to the daemon (it is listening, and this process owns it)."""
+        return self.usable and os.getpid() == self.owner and self._wait_ready()
+
+    def call(self, method: str, params: dict[str, Any], what: str) -> tuple[int, dict[str, Any]] | None:
+        """(HTTP status, JSON answer) of one remote-control call, or ``None`` when the daemon could
+        not be reached (the call never reached it: the caller runs it as a process instead);
+        ``what`` names the call in errors."""
+        return self._send("/" + method, json.dumps(params).encode(), "application/json", what)
+
+    def upload(self, folder: str, name: str, data: bytes, what: str) -> tuple[int, dict[str, Any]] | None:
+        """``operations/uploadfile`` of ``data`` as ``name`` into ``folder`` (rclone's rcat inside);
+        ``name`` must pass ``uploadable()``."""
+        boundary = secrets.token_hex(16)
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file0"; filename="{name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        body = head + data + f"\r\n--{boundary}--\r\n".encode()
+        return self._send(
+            f"/operations/uploadfile?fs={_quote(folder)}&remote=",
+            body,
+            f"multipart/form-data; boundary={boundary}",
+            what,
+        )
+
+    def read(self, folder: str, name: str, limit: int, what: str) -> tuple[int, bytes] | None:
+        """(HTTP status, bytes) of the file ``name`` in ``folder`` (``--rc-serve``), at most
+        ``limit + 1`` bytes of it (the connection is closed there), or ``None`` when the daemon
+        could not be reached. A folder under that name is an error, never read."""
+        if "[" in folder or "]" in folder:
+            return None
+
+        def talk(connection: _Connection) -> tuple[int, bytes]:
+            connection.request("GET", f"/[{_quote(folder)}]/{_quote(name)}", headers={"Authorization": self._auth})
+            response = connection.getresponse()
+            return response.status, response.read(limit + 1)
+
+        return self._exchange(talk, what)
+
+    def _send(self, target: str, body: bytes, content_type: str, what: str) -> tuple[int, dict[str, Any]] | None:
+        def talk(connection: _Connection) -> tuple[int, dict[str, Any]]:
+            connection.request("POST", target, body, {"Content-Type": content_type, "Authorization": self._auth})
+            return self._answer(connection, what)
+
+        return self._exchange(talk, what)
+
+    def _exchange(self, talk: Callable[[_Connection], _T], what: str) -> _T | None:
+        """``talk`` over a new connection; ``None`` when the daemon cannot be reached (the call
+        never reached it), ``DaemonStopped`` when it went away with the call in hand (done or not,
+        nobody knows, as with an rclone process that died). Either way later calls start processes."""
+        connection = _Connection(self.socket)
+        try:
+            try:
+                connection.connect()
+            except OSError:
+                self.usable = False
+                return None
+            try:
+                return talk(connection)
+            except OSError as exc:
+                self.usable = False
+                raise DaemonStopped(
+                    scrub(what, self.rclone.secrets), None, f"the rclone daemon stopped answering ({exc})"
+                ) from exc
+        finally:
+            connection.close()
+
+    def _answer(self, connection: _Connection, what: str) -> tuple[int, dict[str, Any]]:
+        response = connection.getresponse()
+        raw = response.read()
+        try:
+            answer = json.loads(raw)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            text = raw.decode(errors="replace").strip()[:200]
+            raise RcloneError(scrub(what, self.rclone.secrets), None, f"rclone rcd answered {response.status}: {text}")
+        return response.status, answer
+
+    def stop(self) -> None:
+        """Stop rclone (close the watchdog's pipe, then wait; kill after a few seconds)."""
+        self.usable = False
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.stdin is not None:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, 9)
+                proc.wait()
+        self._log.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _quote(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")
+
+
+def _remote_prefix(path: str) -> int | None:
+    """The length of ``path``'s remote part (``name:``, ``:backend,opts:``; 0 for a local path), or
+    ``None`` when it has quotes (a connection string is then left to rclone's own parser)."""
+    start = 1 if path.startswith(":") else 0  # ":backend,opts:path": the colon that ends the options
+    for index, char in enumerate(path[start:], start):
+        if char in "'\"":
+            return None
+        if char == "/":
+            return 0  # a slash before any colon: a local path
+        if char == ":":
+            return index + 1
+    return 0
+
+
+def split(path: str) -> tuple[str, str] | None:
+    """``path`` as (folder, name) for the remote-control calls that take ``fs`` and ``remote``, or
+    ``None`` when it cannot be split with certainty (the call then starts its own rclone)."""
+    prefix = _remote_prefix(path)
+    if prefix is None:
+        return None
+    remote, rest = path[:prefix], path[prefix:]
+    head, slash, name = rest.rpartition("/")
+    if not name or name in (".", ".."):
+        return None
+    return (as_folder(remote + (head or slash) or "."), name)
+
+
+def as_folder(path: str) -> str:
+    """``path`` as the daemon must be given a folder: with a trailing slash (``r:`` and ``/`` stay).
+
+    Without it, a bucket-based backend first asks whether the path is a file, and rclone's remote
+    control turns a failure of that question (the endpoint is down) into "is a file not a
+    directory", hiding the real error."""
+    return path if path.endswith((":", "/")) else path + "/"
+
+
+def uploadable(name: str) -> bool:
+    """Whether ``name`` travels intact as a multipart file name (rclone takes the name from there)."""
+    return name.isprintable() and not any(char in name for char in '"\\/')
+
+
+_lock = threading.Lock()
+#: The daemon of each Rclone inside a session, and how many sessions hold it.
+_active: dict[Rclone, tuple[Daemon, int]] = {}
+
+
+def wanted(rclone: Rclone) -> bool:
+    """Whether ``rclone`` may use a daemon: ``RCLONE_DAEMON`` on, and no ``--rc`` flags of the user's."""
+    return rclone.daemon and not any(flag == "--rc" or flag.startswith("--rc-") for flag in rclone.flags)
+
+
+@contextlib.contextmanager
+def session(rclone: Rclone) -> Iterator[None]:
+    """Small calls of ``rclone`` (this ``Rclone``, from any thread) go to one daemon inside the block.
+
+    Sessions nest (a restore's undo backup): the daemon starts with the outermost and stops with it.
+    """
+    if not wanted(rclone):
+        yield
+        return
+    with _lock:
+        held = _active.get(rclone)
+        if held is not None and held[0].owner != os.getpid():
+            held = None  # inherited through fork: the parent's; start this process's own
+        _active[rclone] = (held[0], held[1] + 1) if held else (Daemon(rclone), 1)
+    try:
+        yield
+    finally:
+        with _lock:
+            daemon, count = _active[rclone]
+            if count > 1:
+                _active[rclone] = (daemon, count - 1)
+            else:
+                del _active[rclone]
+        if count == 1:
+            daemon.stop()
+
+
+def current(rclone: Rclone) -> Daemon | None:
+    """The daemon serving ``rclone`` now, or ``None`` (no session, or it cannot be used)."""
+    held = _active.get(rclone)
+    if held is None or not held[0].available():
+        return None
+    return held[0]
