@@ -72,7 +72,7 @@ def test_a_backup_sends_its_small_calls_to_one_rclone_daemon(sqlite_db: str, tmp
         # listings, the object's record, the manifest, its read-back and the marker's removal were
         # calls to the daemon.
         assert Counter(action for action, _, _ in _runs(log)) == Counter({"version": 1, "rcd": 1, "rcat": 1})
-        assert not rclone_module.rcd._active, "the daemon outlived its backup"
+        assert not rclone_module.rcd._live, "the daemon outlived its backup"
     remote = tmp_path / "remote" / "db"
     assert sorted(p.name for p in remote.iterdir()) == [done.name, done.name + MANIFEST_SUFFIX]  # no marker left
 

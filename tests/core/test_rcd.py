@@ -78,6 +78,9 @@ def _calls(tmp_path: Path) -> list[str]:
         (":local:/tmp/a", (":local:/tmp/", "a")),
         ("./odd:name/a", ("./odd:name/", "a")),
         ("r:", None),
+        (":sftp,host=h,key_file=/k/id:file", None),  # a slash in the options: not certain
+        ("r,key_file=/k/id:db/a", None),
+        ("/srv/odd:name/a", ("/srv/odd:name/", "a")),
         ("r:db/", None),
         (":s3,endpoint='http://h:1/x':b/a", None),  # quotes: left to rclone's own parser
         ('r,opt="a:b":c/d', None),
@@ -141,7 +144,39 @@ def test_the_daemon_listens_privately_lives_as_long_as_the_outermost_session(tmp
         group = daemon._proc.pid
     assert rcd.current(rclone) is None
     assert not os.path.exists(daemon.folder)
-    wait_for(lambda: not _group_alive(str(group)), timeout=5)
+    assert not _group_alive(str(group)), "stop() returned while rclone still ran"
+
+
+def test_other_threads_stay_out_of_a_session_unless_given_its_context(tmp_path: Path) -> None:
+    """A web request's thread reading the catalog while a backup runs makes its own rclone calls:
+    it never depends on a daemon the backup stops."""
+    import contextvars
+    from concurrent.futures import ThreadPoolExecutor
+
+    rclone = Rclone()
+    with rcd.session(rclone), ThreadPoolExecutor(1) as pool:
+        assert rcd.current(rclone) is not None
+        assert pool.submit(rcd.current, rclone).result() is None
+        assert pool.submit(contextvars.copy_context().run, rcd.current, rclone).result() is rcd.current(rclone)
+
+
+def test_a_fork_during_a_session_leaves_the_daemon_to_the_parent(tmp_path: Path) -> None:
+    rclone = Rclone()
+    with rcd.session(rclone):
+        daemon = rcd.current(rclone)
+        assert daemon is not None
+        assert daemon._proc is not None
+        group = str(daemon._proc.pid)
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child's exit status is the assertion
+            os._exit(0 if rcd.current(rclone) is None and not rcd._live else 1)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, "the child saw the parent's daemon"
+        rclone.stat(str(tmp_path / "x"))  # the parent's daemon still serves it
+        assert rcd.current(rclone) is daemon
+        clock = time.monotonic()
+    assert time.monotonic() - clock < 3, "the child's copy of the watchdog pipe held the daemon"
+    assert not _group_alive(group)
 
 
 def test_the_daemon_does_not_outlive_a_killed_process(tmp_path: Path) -> None:
@@ -168,7 +203,7 @@ def test_rc_flags_of_the_user_or_the_setting_turn_the_daemon_off(tmp_path: Path)
     for rclone in (Rclone(daemon=False), Rclone(flags=("--rc",)), Rclone(flags=("--rc-addr=:5572",))):
         with rcd.session(rclone):
             assert rcd.current(rclone) is None
-        assert not rcd._active
+        assert not rcd._live
 
 
 def test_a_backup_runs_its_small_calls_through_the_daemon(
@@ -214,7 +249,7 @@ def kill_daemon_at() -> Iterator[Callable[[str], None]]:
     receivers: list[tuple[Any, Callable[..., None]]] = []
 
     def kill(**_: Any) -> None:
-        for daemon, _count in list(rcd._active.values()):
+        for daemon in list(rcd._live):
             assert daemon.available()  # listening: the kill comes between two calls
             assert daemon._proc is not None
             os.killpg(daemon._proc.pid, signal.SIGKILL)
@@ -241,6 +276,20 @@ def test_a_daemon_killed_between_two_calls_leaves_the_rest_to_processes(
         done = backup(sqlite_db)
     assert _files(tmp_path / "remote") == [f"db/{done.name}", f"db/{done.name}.manifest.json"]
     assert _calls(tmp_path) == ["rc/noop"]  # everything after the kill was a process
+
+
+def test_a_read_cut_short_by_the_daemon_is_an_error_not_a_short_file(
+    sqlite_db: str, tmp_path: Path, proxied: Callable[..., dict[str, Any]]
+) -> None:
+    """The daemon sends half of the manifest it reads back and closes the connection: that is a
+    failed read (the backup fails and its clean-up removes everything), never a short manifest
+    (which would read as another run's, and leave the backup in place)."""
+    with (
+        override_settings(DJANGO_RCLONE=proxied("serve~manifest=truncate")),
+        pytest.raises(RcloneError, match="stopped answering"),
+    ):
+        backup(sqlite_db)
+    assert _files(tmp_path / "remote") == []
 
 
 def test_a_daemon_that_dies_mid_backup_is_replaced_by_processes_for_the_clean_up(

@@ -7,7 +7,8 @@ Environment:
 - ``STANDIN_RCLONE_REAL``: the real rclone.
 - ``STANDIN_RCD_RULES``: ``;``-separated ``METHOD[~TEXT]=ACTION``: a call to ``METHOD`` (e.g.
   ``operations/uploadfile``, or ``serve`` for a small read) whose query string or body contains ``TEXT`` (when given) is
-  ``fail`` (answered 500 with "standin-rcd: no space left"), ``hang`` (never answered; the file
+  ``fail`` (answered 500 with "standin-rcd: no space left"), ``truncate`` (half the real answer,
+  then the connection closes), ``hang`` (never answered; the file
   ``STANDIN_RCD_HANG_MARK`` is created) or ``die`` (the daemon and its proxy exit at once).
 - ``STANDIN_RCD_LOG``: a file that gets ``start|end METHOD TIME`` lines per call.
 """
@@ -78,6 +79,19 @@ def serve(listen: str, real_socket: str, real: subprocess.Popen[bytes]) -> None:
                         if mark:
                             open(mark, "w").close()
                         time.sleep(3600)
+                    if action == "truncate":  # half the real answer, then the connection closes
+                        connection = _Real(real_socket)
+                        headers = {k: v for k, v in self.headers.items() if k.lower() == "authorization"}
+                        connection.request(verb, self.path, None, headers)
+                        answer = connection.getresponse().read()
+                        self.send_response(200)
+                        self.send_header("Content-Length", str(len(answer)))
+                        self.end_headers()
+                        self.wfile.write(answer[: len(answer) // 2])
+                        self.wfile.flush()
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        return
                     if action == "fail":
                         answer = b'{"error": "standin-rcd: no space left", "status": 500}'
                         self.send_response(500)

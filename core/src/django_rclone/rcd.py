@@ -26,15 +26,17 @@ import base64
 import contextlib
 import http.client
 import json
+import logging
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from django_rclone.exceptions import RcloneError
@@ -43,17 +45,21 @@ from django_rclone.secrecy import scrub
 if TYPE_CHECKING:
     from django_rclone.rclone import Rclone
 
+logger = logging.getLogger("django_rclone")
+
 #: How long the first call waits for the daemon to listen before it gives up on it (then every
 #: call of the session starts its own rclone, as without the daemon).
 START_TIMEOUT = 10.0
-#: The shell between this process and rclone: it starts rclone and a reader of its standard input,
-#: which stops the whole process group (rclone, and whatever a wrapper named as RCLONE_BINARY
-#: started) when that pipe closes: this process closed it, exited or was killed. The shell itself
-#: ends with rclone (taking the reader with it), so its exit is rclone's.
+#: The shell between this process and rclone. It starts rclone, and a reader of its standard input
+#: that, when that pipe closes (this process exited or was killed), sends SIGTERM to the whole
+#: process group (rclone, and whatever a wrapper named as RCLONE_BINARY started), and SIGKILL five
+#: seconds later: rclone lets calls in progress finish on SIGTERM, and one can hang on a dead
+#: remote. The shell ignores SIGTERM and waits for rclone; when rclone has exited, for whatever
+#: reason, it kills the rest of the group (the reader) with itself, so nothing outlives rclone.
 _WATCHDOG = (
     'exec 3<&0 0</dev/null; "$@" 3<&- & child=$!; '
-    "{ read -r _ignored <&3; kill -TERM 0; } & reader=$!; exec 3<&-; "
-    'wait "$child"; status=$?; kill "$reader" 2>/dev/null; exit "$status"'
+    "{ trap '' TERM; read -r _ignored <&3; kill -TERM 0; sleep 5; kill -KILL 0; } & exec 3<&-; "
+    "trap '' TERM; wait \"$child\"; kill -KILL 0"
 )
 #: Longest unix socket path the kernel takes (108 bytes with the terminating NUL).
 _SOCKET_PATH_MAX = 107
@@ -93,7 +99,11 @@ class Daemon:
         password = secrets.token_urlsafe(32)
         self._auth = "Basic " + base64.b64encode(f"{_USER}:{password}".encode()).decode()
         # The user's own remote-control settings (an htpasswd file, another address) are not ours.
-        env = {k: v for k, v in (rclone.environment() or os.environ).items() if not k.startswith("RCLONE_RC_")}
+        env = {
+            k: v
+            for k, v in (rclone.environment() or os.environ).items()
+            if k != "RCLONE_RC" and not k.startswith("RCLONE_RC_")
+        }
         env.update(RCLONE_RC_USER=_USER, RCLONE_RC_PASS=password)
         self._log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
         self._ready = False
@@ -133,7 +143,12 @@ class Daemon:
             if time.monotonic() > deadline:
                 break
             time.sleep(0.002)
-        self.usable = False  # this rclone cannot serve the session: calls start processes
+        self.kill()  # this rclone cannot serve the session: calls start processes
+        detail = self.log_tail()
+        logger.warning(
+            "rclone rcd did not start (%s); each rclone call of this run is a process of its own",
+            detail or "no answer",
+        )
         return False
 
     def _listening(self) -> bool:
@@ -182,7 +197,12 @@ class Daemon:
         def talk(connection: _Connection) -> tuple[int, bytes]:
             connection.request("GET", f"/[{_quote(folder)}]/{_quote(name)}", headers={"Authorization": self._auth})
             response = connection.getresponse()
-            return response.status, response.read(limit + 1)
+            data = response.read(limit + 1)
+            # A short read returns what arrived when the connection closed: only a body that
+            # ended where its length said (or that was cut here, past the limit) is the file.
+            if len(data) <= limit and not response.chunked and response.length != 0:
+                raise http.client.IncompleteRead(data, response.length)
+            return response.status, data
 
         return self._exchange(talk, what)
 
@@ -206,11 +226,20 @@ class Daemon:
                 return None
             try:
                 return talk(connection)
-            except OSError as exc:
-                self.usable = False
+            except (OSError, http.client.HTTPException) as exc:
+                self.kill()
+                detail = self.log_tail()
                 raise DaemonStopped(
-                    scrub(what, self.rclone.secrets), None, f"the rclone daemon stopped answering ({exc})"
+                    scrub(what, self.rclone.secrets),
+                    None,
+                    f"the rclone daemon stopped answering ({exc})" + (f": {detail}" if detail else ""),
                 ) from exc
+            except BaseException:
+                # Interrupted, or stopped half-way: the call is abandoned. Stop the daemon, as a
+                # stopped rclone process would be stopped, so the call cannot land after the
+                # clean-up that follows (which then runs through processes).
+                self.kill()
+                raise
         finally:
             connection.close()
 
@@ -226,22 +255,55 @@ class Daemon:
             raise RcloneError(scrub(what, self.rclone.secrets), None, f"rclone rcd answered {response.status}: {text}")
         return response.status, answer
 
-    def stop(self) -> None:
-        """Stop rclone (close the watchdog's pipe, then wait; kill after a few seconds)."""
+    def kill(self) -> None:
+        """Stop rclone now, and wait until its whole process group is gone; later calls start
+        processes. Nothing is lost: a call either returned (its work is done) or was abandoned
+        (and must not go on, as a stopped rclone process would not)."""
         self.usable = False
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            if proc.stdin is not None:
-                with contextlib.suppress(OSError):
-                    proc.stdin.close()
+        proc = self._proc
+        if proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # the group's other members are reaped by init
             try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, 9)
-                proc.wait()
+                os.killpg(proc.pid, 0)
+            except (ProcessLookupError, PermissionError):
+                break
+            time.sleep(0.005)
+
+    def stop(self) -> None:
+        """Stop rclone (see ``kill``) and remove its folder and log."""
+        self.kill()
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
         self._log.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+    def forget(self) -> None:
+        """In a child made by ``os.fork()``: drop this process's copy of the watchdog's pipe (the
+        daemon is the parent's, and must stop with the parent), without touching the daemon."""
+        self.usable = False
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                os.close(proc.stdin.fileno())
+
+    def log_tail(self) -> str:
+        """The last lines rclone wrote (its own reason for stopping), secrets masked."""
+        try:
+            self._log.seek(0, os.SEEK_END)
+            size = self._log.tell()
+            self._log.seek(max(0, size - 2000))
+            text = self._log.read().decode(errors="replace")
+        except (OSError, ValueError):
+            return ""
+        lines = [line for line in text.splitlines() if line.strip() and "Terminated" not in line]
+        return scrub(" | ".join(lines[-3:]), self.rclone.secrets)
 
 
 def _quote(value: str) -> str:
@@ -252,16 +314,18 @@ def _quote(value: str) -> str:
 
 def _remote_prefix(path: str) -> int | None:
     """The length of ``path``'s remote part (``name:``, ``:backend,opts:``; 0 for a local path), or
-    ``None`` when it has quotes (a connection string is then left to rclone's own parser)."""
-    start = 1 if path.startswith(":") else 0  # ":backend,opts:path": the colon that ends the options
-    for index, char in enumerate(path[start:], start):
-        if char in "'\"":
-            return None
-        if char == "/":
-            return 0  # a slash before any colon: a local path
-        if char == ":":
-            return index + 1
-    return 0
+    ``None`` when that is not certain (quotes or slashes in a connection string's options): rclone's
+    own parser then reads it, in a process."""
+    colon = path.find(":", 1 if path.startswith(":") else 0)
+    slash = path.find("/")
+    if not path.startswith(":") and (colon < 0 or 0 <= slash < colon):
+        comma = path.find(",")
+        # "/srv/x" or "rel/a:b" is a local path; "name,key_file=/k:path" is not certain.
+        return None if 0 <= comma < slash and colon >= 0 else 0
+    if colon < 0:
+        return None
+    options = path[1:colon] if path.startswith(":") else path[:colon]
+    return None if any(char in options for char in "'\"/") else colon + 1
 
 
 def split(path: str) -> tuple[str, str] | None:
@@ -291,9 +355,23 @@ def uploadable(name: str) -> bool:
     return name.isprintable() and not any(char in name for char in '"\\/')
 
 
-_lock = threading.Lock()
-#: The daemon of each Rclone inside a session, and how many sessions hold it.
-_active: dict[Rclone, tuple[Daemon, int]] = {}
+#: The daemons of the sessions this context is in (a backup's; its undo backup reuses it). Other
+#: threads (a web request reading the catalog while a backup runs) are in no session: their calls
+#: are processes, and never depend on a daemon another run stops.
+_sessions: ContextVar[tuple[tuple[Rclone, Daemon], ...]] = ContextVar("django_rclone_rcd_sessions", default=())
+#: Every daemon still running in this process (stopped at the end of its session; forgotten in a
+#: child made by ``os.fork()``).
+_live: set[Daemon] = set()
+
+
+def _after_fork_in_child() -> None:
+    """A child made by ``os.fork()`` during a session: the daemons are the parent's."""
+    for daemon in list(_live):
+        daemon.forget()
+    _live.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def wanted(rclone: Rclone) -> bool:
@@ -301,36 +379,34 @@ def wanted(rclone: Rclone) -> bool:
     return rclone.daemon and not any(flag == "--rc" or flag.startswith("--rc-") for flag in rclone.flags)
 
 
+def _find(rclone: Rclone) -> Daemon | None:
+    for held, daemon in _sessions.get():
+        if held == rclone and daemon.owner == os.getpid():
+            return daemon
+    return None
+
+
 @contextlib.contextmanager
 def session(rclone: Rclone) -> Iterator[None]:
-    """Small calls of ``rclone`` (this ``Rclone``, from any thread) go to one daemon inside the block.
-
-    Sessions nest (a restore's undo backup): the daemon starts with the outermost and stops with it.
-    """
-    if not wanted(rclone):
+    """Inside the block, small calls of ``rclone`` (this ``Rclone``) from this context go to one
+    daemon. A session inside another of the same ``Rclone`` (a restore's undo backup) uses its
+    daemon. Threads the block starts reach it when they run in a copy of its context
+    (``contextvars.copy_context().run``)."""
+    if not wanted(rclone) or _find(rclone) is not None:
         yield
         return
-    with _lock:
-        held = _active.get(rclone)
-        if held is not None and held[0].owner != os.getpid():
-            held = None  # inherited through fork: the parent's; start this process's own
-        _active[rclone] = (held[0], held[1] + 1) if held else (Daemon(rclone), 1)
+    daemon = Daemon(rclone)
+    _live.add(daemon)
+    token = _sessions.set((*_sessions.get(), (rclone, daemon)))
     try:
         yield
     finally:
-        with _lock:
-            daemon, count = _active[rclone]
-            if count > 1:
-                _active[rclone] = (daemon, count - 1)
-            else:
-                del _active[rclone]
-        if count == 1:
-            daemon.stop()
+        _sessions.reset(token)
+        _live.discard(daemon)
+        daemon.stop()
 
 
 def current(rclone: Rclone) -> Daemon | None:
-    """The daemon serving ``rclone`` now, or ``None`` (no session, or it cannot be used)."""
-    held = _active.get(rclone)
-    if held is None or not held[0].available():
-        return None
-    return held[0]
+    """The daemon serving ``rclone`` in this context now, or ``None`` (no session, or it cannot be used)."""
+    daemon = _find(rclone)
+    return daemon if daemon is not None and daemon.available() else None

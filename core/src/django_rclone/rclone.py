@@ -25,8 +25,11 @@ from django_rclone.exceptions import DjangoRcloneError, FileTooLarge, RcloneErro
 from django_rclone.secrecy import scrub
 
 HTTP_OK = 200
-#: What rclone's remote control answers for "directory not found" and "object not found".
+#: What rclone's remote control answers for "directory not found" and "object not found" (and for
+#: a method it does not have, which ``_not_found`` tells apart by the message).
 HTTP_NOT_FOUND = 404
+#: Tries of a deletion through the daemon (``rclone deletefile`` runs up to ``--retries`` 3 times).
+DELETE_ATTEMPTS = 3
 #: rclone exit status for "directory not found".
 EXIT_DIR_NOT_FOUND = 3
 #: rclone exit status for "file not found".
@@ -217,7 +220,7 @@ class Rclone:
         params = {"fs": rcd.as_folder(path), "remote": "", "opt": opt}
         reply = daemon.call("operations/list", params, what) if daemon else None
         if reply is not None:
-            if reply[0] == HTTP_NOT_FOUND:  # the folder does not exist
+            if _not_found(*reply):  # the folder does not exist
                 return []
             listed = self._answer(*reply, what).get("list")
             if not isinstance(listed, list):
@@ -242,7 +245,7 @@ class Rclone:
         params = {"fs": split[0], "remote": split[1], "opt": {"noMimeType": True}} if split else {}
         reply = daemon.call("operations/stat", params, what) if daemon and split else None
         if reply is not None:
-            if reply[0] == HTTP_NOT_FOUND:  # its folder does not exist
+            if _not_found(*reply):  # its folder does not exist
                 return None
             record = self._answer(*reply, what).get("item")
         else:
@@ -288,14 +291,15 @@ class Rclone:
     def deletefile(self, path: str) -> None:
         daemon, split = self._daemon_for(path)
         what = f"deletefile {path}"
-        reply = (
-            daemon.call("operations/deletefile", {"fs": split[0], "remote": split[1]}, what)
-            if daemon and split
-            else None
-        )
-        if reply is not None:
-            self._answer(*reply, what)
-            return
+        for attempt in range(DELETE_ATTEMPTS):  # `rclone deletefile` retries a failed run too
+            if daemon is None or split is None or not daemon.usable:
+                break
+            reply = daemon.call("operations/deletefile", {"fs": split[0], "remote": split[1]}, what)
+            if reply is None:
+                break
+            if reply[0] == HTTP_OK or _not_found(*reply) or attempt == DELETE_ATTEMPTS - 1:
+                self._answer(*reply, what)
+                return
         self.run("deletefile", path)
 
     def _daemon_for(self, path: str) -> tuple[rcd.Daemon | None, tuple[str, str] | None]:
@@ -423,6 +427,12 @@ class Rclone:
 _VERSIONS: dict[tuple[object, ...], str] = {}
 #: ``rclone version`` runs started by ``checked_meanwhile()`` and not yet read.
 _PENDING_VERSIONS: dict[tuple[object, ...], subprocess.Popen[bytes]] = {}
+
+
+def _not_found(status: int, answer: dict[str, Any]) -> bool:
+    """Whether a daemon's answer means "no such file or folder" (not "no such method")."""
+    error = str(answer.get("error", ""))
+    return status == HTTP_NOT_FOUND and "not found" in error and "method" not in error
 
 
 def too_large(path: str, limit: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import os
 import random
@@ -169,7 +170,7 @@ def _check_landed(conf: Any, rclone: Rclone, claim: Claim, size: int) -> None:
     path = catalog.db_path(conf, claim.name)
     # The object's own record and the first listing are independent reads: one rclone start apart.
     with ThreadPoolExecutor(1, thread_name_prefix="django-rclone-stat") as pool:
-        stat = pool.submit(rclone.stat, path)
+        stat = pool.submit(contextvars.copy_context().run, rclone.stat, path)  # in the run's daemon session
         seen = _look(conf, rclone, claim.name, claim.run_id)
         record = stat.result()
     if record is None or int(record.get("Size", -1)) not in (size, -1):
