@@ -79,6 +79,7 @@ class _Connection(http.client.HTTPConnection):
 
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(None)  # a call takes as long as rclone does, whatever the default timeout
         try:
             sock.connect(self._path)
         except BaseException:
@@ -107,6 +108,8 @@ class Daemon:
         env.update(RCLONE_RC_USER=_USER, RCLONE_RC_PASS=password)
         self._log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
         self._ready = False
+        self._killed = False
+        self._parents: subprocess.Popen[bytes] | None = None
         self.usable = len(self.socket.encode()) <= _SOCKET_PATH_MAX
         self._proc: subprocess.Popen[bytes] | None = None
         if not self.usable:  # a very long TMPDIR: every call starts its own rclone
@@ -153,6 +156,7 @@ class Daemon:
 
     def _listening(self) -> bool:
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        probe.settimeout(None)
         try:
             probe.connect(self.socket)
         except OSError:
@@ -252,30 +256,35 @@ class Daemon:
             answer = None
         if not isinstance(answer, dict):
             text = raw.decode(errors="replace").strip()[:200]
-            raise RcloneError(scrub(what, self.rclone.secrets), None, f"rclone rcd answered {response.status}: {text}")
+            raise RcloneError(
+                scrub(what, self.rclone.secrets),
+                None,
+                scrub(f"rclone rcd answered {response.status}: {text}", self.rclone.secrets),
+            )
         return response.status, answer
 
     def kill(self) -> None:
-        """Stop rclone now, and wait until its whole process group is gone; later calls start
-        processes. Nothing is lost: a call either returned (its work is done) or was abandoned
-        (and must not go on, as a stopped rclone process would not)."""
+        """Stop rclone now: SIGKILL to its whole process group (once: the group's id is the
+        shell's pid, which is free for reuse once the shell is reaped), then reap the shell. The
+        group's other members are init's to reap; none runs another instruction. Later calls
+        start processes. Nothing is lost: a call either returned (its work is done) or was
+        abandoned (and must not go on, as a stopped rclone process would not)."""
         self.usable = False
         proc = self._proc
-        if proc is None:
+        if proc is None or self._killed:
             return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        self._killed = True
+        if proc.poll() is None:  # once reaped, its pid may belong to another group
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:  # the group's other members are reaped by init
-            try:
-                os.killpg(proc.pid, 0)
-            except (ProcessLookupError, PermissionError):
-                break
-            time.sleep(0.005)
 
     def stop(self) -> None:
-        """Stop rclone (see ``kill``) and remove its folder and log."""
+        """Stop rclone (see ``kill``) and remove its folder and log; in a child made by
+        ``os.fork()``, only let go of the parent's daemon."""
+        if os.getpid() != self.owner:
+            self.forget()
+            return
         self.kill()
         proc, self._proc = self._proc, None
         if proc is not None and proc.stdin is not None:
@@ -289,9 +298,11 @@ class Daemon:
         daemon is the parent's, and must stop with the parent), without touching the daemon."""
         self.usable = False
         proc, self._proc = self._proc, None
-        if proc is not None and proc.stdin is not None:
-            with contextlib.suppress(OSError):
-                os.close(proc.stdin.fileno())
+        if proc is not None:
+            self._parents = proc  # not this process's child: never waited for here
+            if proc.stdin is not None:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
 
     def log_tail(self) -> str:
         """The last lines rclone wrote (its own reason for stopping), secrets masked."""
@@ -401,9 +412,11 @@ def session(rclone: Rclone) -> Iterator[None]:
     try:
         yield
     finally:
-        _sessions.reset(token)
-        _live.discard(daemon)
-        daemon.stop()
+        try:
+            _sessions.reset(token)
+        finally:
+            _live.discard(daemon)
+            daemon.stop()
 
 
 def current(rclone: Rclone) -> Daemon | None:

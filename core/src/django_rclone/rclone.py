@@ -432,7 +432,7 @@ _PENDING_VERSIONS: dict[tuple[object, ...], subprocess.Popen[bytes]] = {}
 def _not_found(status: int, answer: dict[str, Any]) -> bool:
     """Whether a daemon's answer means "no such file or folder" (not "no such method")."""
     error = str(answer.get("error", ""))
-    return status == HTTP_NOT_FOUND and "not found" in error and "method" not in error
+    return status == HTTP_NOT_FOUND and "not found" in error and not error.startswith("couldn't find method")
 
 
 def too_large(path: str, limit: int) -> str:
