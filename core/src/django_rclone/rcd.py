@@ -1,23 +1,24 @@
-"""One rclone for the small calls of an operation: ``rclone rcd`` on a private unix socket.
+"""One rclone for the small calls of a backup: ``rclone rcd`` on a private unix socket.
 
 Every rclone start costs about 50 ms, and a backup makes seven small calls one after the other (the
-name claim's marker and listing, the landing check, the manifest, the marker's removal): on a small
-database these starts are most of the time the command takes. Inside ``session(rclone)``, the
-small calls that ``Rclone`` answers with rclone's remote-control API (``stat``, ``lsjson``,
-``rcat_bytes``, ``deletefile``) go to one ``rclone rcd`` instead, each in well under a millisecond
-plus the remote's own latency. Streams (``rcat``/``cat`` of a backup) and reads of small files
-(``cat_bytes``, bounded and killable) stay separate processes.
+name claim's marker and listing, the landing check, the manifest and its read-back, the marker's
+removal): on a small database these starts are most of the time the command takes. Inside
+``session(rclone)``, the small calls of ``Rclone`` (``stat``, ``lsjson``, ``rcat_bytes``,
+``deletefile``, and ``cat_bytes`` through ``--rc-serve``, bounded like the process's read) go to
+one ``rclone rcd`` instead, each in about a millisecond plus the remote's own latency. Streams
+(``rcat``/``cat`` of a backup) and the background reads of ``start_cat_bytes`` stay processes.
 
 The daemon runs the same binary with the same config file, flags and environment as every other
 call, listens on a socket in a fresh 0700 folder, and requires a random user and password (given
-in its environment, never in argv). It lives as long as the outermost session, and never longer
-than this process: a shell between us and rclone waits on a pipe from this process and stops rclone
-when the pipe closes, which a crash or ``SIGKILL`` does too.
+in its environment, never in argv). It lives as long as its session, in the context that opened
+it, and never longer than this process: a shell between us and rclone waits on a pipe from this
+process and stops rclone's process group when the pipe closes, which a crash or ``SIGKILL`` does too.
 
-Anything the daemon cannot do falls back to a separate rclone process, so behaviour never depends
-on it: ``RCLONE_DAEMON`` off, ``--rc*`` flags in ``RCLONE_FLAGS`` (they belong to the user's own
-remote control), an rclone that cannot start it, or a daemon that died during the session (that
-call fails like a failed rclone process would; later calls start processes).
+Anything the daemon cannot do runs as a separate rclone process, so behaviour never depends on
+it: ``RCLONE_DAEMON`` off, ``--rc*`` flags in ``RCLONE_FLAGS`` (they belong to the user's own
+remote control), an rclone that cannot start it, a path only rclone's own parser should read, or a
+daemon gone since the last call. A daemon that stops during a call fails that call, as a dying
+rclone process would, and is killed; later calls start processes.
 """
 
 from __future__ import annotations
