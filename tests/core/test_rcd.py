@@ -337,3 +337,29 @@ def test_a_backup_interrupted_during_a_daemon_call_leaves_nothing(
     assert [f for f in _files(remote) if f.startswith("db/")] == []
     leftovers = subprocess.run(["pgrep", "-f", str(STANDIN_RCD)], capture_output=True, text=True).stdout
     assert leftovers == "", "the daemon outlived the interrupted command"
+
+
+def test_no_usable_temporary_folder_leaves_every_call_to_a_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No temporary folder (unwritable, full), or one whose path is too long for a unix socket:
+    the run goes on with a process per call."""
+    import tempfile
+
+    rclone = Rclone()
+    target = tmp_path / "x"
+    target.write_bytes(b"x")
+
+    def no_folder(**_: Any) -> str:
+        raise OSError(28, "No space left on device")
+
+    long_folder = tmp_path / ("d" * 100)
+    long_folder.mkdir()
+    real_mkdtemp = tempfile.mkdtemp
+    for mkdtemp in (no_folder, lambda **_: real_mkdtemp(dir=long_folder)):
+        monkeypatch.setattr(rcd.tempfile, "mkdtemp", mkdtemp)
+        with rcd.session(rclone):
+            assert rcd.current(rclone) is None
+            assert rclone.stat(str(target)) is not None
+        assert not rcd._live
+    assert list(long_folder.iterdir()) == []  # the folder made for the socket was removed

@@ -96,7 +96,19 @@ class Daemon:
         self.rclone = rclone
         self.owner = os.getpid()
         rclone.argv()  # a missing config file or a no-write variable: the error every call would raise
-        self.folder = tempfile.mkdtemp(prefix="django-rclone-rc-")  # mode 0700
+        self._ready = False
+        self._killed = False
+        self._parents: subprocess.Popen[bytes] | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self.folder = self.socket = ""
+        try:
+            self.folder = tempfile.mkdtemp(prefix="django-rclone-rc-")  # mode 0700
+            self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
+        except OSError:  # no usable temporary folder: every call starts its own rclone
+            self.usable = False
+            self.stop()
+            return
         self.socket = os.path.join(self.folder, "rc.sock")
         password = secrets.token_urlsafe(32)
         self._auth = "Basic " + base64.b64encode(f"{_USER}:{password}".encode()).decode()
@@ -107,12 +119,7 @@ class Daemon:
             if k != "RCLONE_RC" and not k.startswith("RCLONE_RC_")
         }
         env.update(RCLONE_RC_USER=_USER, RCLONE_RC_PASS=password)
-        self._log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
-        self._ready = False
-        self._killed = False
-        self._parents: subprocess.Popen[bytes] | None = None
         self.usable = len(self.socket.encode()) <= _SOCKET_PATH_MAX
-        self._proc: subprocess.Popen[bytes] | None = None
         if not self.usable:  # a very long TMPDIR: every call starts its own rclone
             self.stop()
             return
@@ -291,8 +298,10 @@ class Daemon:
         if proc is not None and proc.stdin is not None:
             with contextlib.suppress(OSError):
                 proc.stdin.close()
-        self._log.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if self._log is not None:
+            self._log.close()
+        if self.folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     def forget(self) -> None:
         """In a child made by ``os.fork()``: drop this process's copy of the watchdog's pipe (the
@@ -307,6 +316,8 @@ class Daemon:
 
     def log_tail(self) -> str:
         """The last lines rclone wrote (its own reason for stopping), secrets masked."""
+        if self._log is None:
+            return ""
         try:
             self._log.seek(0, os.SEEK_END)
             size = self._log.tell()
