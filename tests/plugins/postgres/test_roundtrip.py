@@ -52,6 +52,19 @@ def test_no_settings_uses_custom_format(pg_db: str, remote: Path) -> None:
 
 
 @CONNECTORS
+@pytest.mark.parametrize("count_rows", [True, False])
+def test_a_server_that_refuses_the_connection_fails_the_backup_with_its_reason(
+    pg_db: str, rclone_settings: Settings, connector: str, remote: Path, count_rows: bool
+) -> None:
+    """Nothing listens on the port: psql (the row-count session) or pg_dump exits at once, and the
+    error says why (a client that exits before its script is written used to surface as a bare
+    BrokenPipeError)."""
+    use(rclone_settings, connector, PORT=1, COUNT_ROWS=count_rows)
+    with pytest.raises(CommandError, match=r"(?i)connection refused|could not connect"):
+        backup()
+    assert [p for p in remote.rglob("*") if p.is_file()] == []
+
+
 def test_restore_over_changed_data_gives_exact_rows(pg_db: str, rclone_settings: Settings, connector: str) -> None:
     use(rclone_settings, connector)
     populate(pg_db)

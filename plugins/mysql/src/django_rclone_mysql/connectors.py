@@ -12,6 +12,7 @@ for why not ``MYSQL_PWD``); it never appears in a command line or in the child's
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -372,9 +373,13 @@ class MysqlDumpConnector(CommandConnector):
             self._count_session = session
             assert session.stdin is not None
             assert session.stdout is not None
-            session.stdin.write(COUNT_SCRIPT.encode())
-            session.stdin.close()
-            session.stdin = None  # written in full; communicate() must not flush it again
+            try:
+                session.stdin.write(COUNT_SCRIPT.encode())
+                session.stdin.close()
+            except BrokenPipeError:  # the client already exited (it could not connect): its stderr says why
+                with contextlib.suppress(OSError):
+                    session.stdin.close()
+            session.stdin = None  # written in full (or not wanted); communicate() must not flush it again
             first = _first_line(session.stdout)
             if b"snapshot-ready" not in first:
                 session.wait()

@@ -266,10 +266,13 @@ class PostgresCommandConnector(CommandConnector):
         self._session = session
         assert session.stdin is not None
         assert session.stdout is not None
-        session.stdin.write(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;\nSELECT pg_catalog.pg_export_snapshot();\n"
-        )
-        session.stdin.flush()
+        try:
+            session.stdin.write(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;\nSELECT pg_catalog.pg_export_snapshot();\n"
+            )
+            session.stdin.flush()
+        except BrokenPipeError:  # psql already exited (it could not connect): its stderr says why
+            pass
         snapshot = session.stdout.readline().strip()
         if not re.fullmatch(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?", snapshot):
             session.kill()
