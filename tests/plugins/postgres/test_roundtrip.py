@@ -65,6 +65,7 @@ def test_a_server_that_refuses_the_connection_fails_the_backup_with_its_reason(
     assert [p for p in remote.rglob("*") if p.is_file()] == []
 
 
+@CONNECTORS
 def test_restore_over_changed_data_gives_exact_rows(pg_db: str, rclone_settings: Settings, connector: str) -> None:
     use(rclone_settings, connector)
     populate(pg_db)
