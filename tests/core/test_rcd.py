@@ -23,15 +23,11 @@ from django_rclone.exceptions import DjangoRcloneError, FileTooLarge, RcloneErro
 from django_rclone.operations.backup import backup
 from django_rclone.operations.restore import restore
 from django_rclone.rclone import Rclone
-from tests.core.conftest import REAL_RCLONE, pids_alive, settings_for, start, wait_for
+from tests.core.conftest import REAL_RCLONE, pids_alive, remote_files, settings_for, start, wait_for
 
 pytestmark = pytest.mark.usefixtures("no_stray_processes")
 
 STANDIN_RCD = Path(__file__).parents[1] / "standins" / "rcd.py"
-
-
-def _files(remote: Path) -> list[str]:
-    return sorted(str(p.relative_to(remote)) for p in remote.rglob("*") if p.is_file()) if remote.exists() else []
 
 
 @pytest.fixture
@@ -222,7 +218,7 @@ def test_a_backup_runs_its_small_calls_through_the_daemon(
 ) -> None:
     with override_settings(DJANGO_RCLONE=proxied()):
         done = backup(sqlite_db)
-    assert _files(tmp_path / "remote") == [f"db/{done.name}", f"db/{done.name}.manifest.json"]
+    assert remote_files(tmp_path / "remote") == [f"db/{done.name}", f"db/{done.name}.manifest.json"]
     calls = _calls(tmp_path)
     # noop (readiness), the marker and the claim's listing, the landing check, the manifest and
     # its read-back (served by the daemon's --rc-serve: a GET, which the proxy logs as its path),
@@ -242,7 +238,7 @@ def test_a_daemon_that_cannot_start_leaves_every_call_to_a_process(sqlite_db: st
     with override_settings(DJANGO_RCLONE={"REMOTE": str(tmp_path / "remote"), "RCLONE_BINARY": str(refusing)}):
         done = backup(sqlite_db)
         restore(sqlite_db, input_path=done.name, undo_backup=False)
-    assert _files(tmp_path / "remote") == [f"db/{done.name}", f"db/{done.name}.manifest.json"]
+    assert remote_files(tmp_path / "remote") == [f"db/{done.name}", f"db/{done.name}.manifest.json"]
 
 
 @pytest.mark.parametrize("rule", ["operations/uploadfile~.pending=fail", "operations/list=fail"])
@@ -251,7 +247,7 @@ def test_a_claim_the_daemon_fails_starts_no_dump_and_leaves_nothing(
 ) -> None:
     with override_settings(DJANGO_RCLONE=proxied(rule)), pytest.raises(DjangoRcloneError, match="no space left"):
         backup(sqlite_db)
-    assert _files(tmp_path / "remote") == []
+    assert remote_files(tmp_path / "remote") == []
 
 
 @pytest.fixture
@@ -285,35 +281,25 @@ def test_a_daemon_killed_between_two_calls_leaves_the_rest_to_processes(
     kill_daemon_at("before the claim")
     with override_settings(DJANGO_RCLONE=proxied()):
         done = backup(sqlite_db)
-    assert _files(tmp_path / "remote") == [f"db/{done.name}", f"db/{done.name}.manifest.json"]
+    assert remote_files(tmp_path / "remote") == [f"db/{done.name}", f"db/{done.name}.manifest.json"]
     assert _calls(tmp_path) == ["rc/noop"]  # everything after the kill was a process
 
 
-def test_a_read_cut_short_by_the_daemon_is_an_error_not_a_short_file(
-    sqlite_db: str, tmp_path: Path, proxied: Callable[..., dict[str, Any]]
+@pytest.mark.parametrize(
+    "rule",
+    ["serve~manifest=truncate", "operations/stat=die"],
+    ids=["read-cut-short", "dies-at-the-landing-check"],
+)
+def test_a_daemon_that_fails_mid_call_fails_the_backup_and_the_clean_up_leaves_nothing(
+    sqlite_db: str, tmp_path: Path, proxied: Callable[..., dict[str, Any]], rule: str
 ) -> None:
-    """The daemon sends half of the manifest it reads back and closes the connection: that is a
-    failed read (the backup fails and its clean-up removes everything), never a short manifest
-    (which would read as another run's, and leave the backup in place)."""
-    with (
-        override_settings(DJANGO_RCLONE=proxied("serve~manifest=truncate")),
-        pytest.raises(RcloneError, match="stopped answering"),
-    ):
+    """The daemon sends half of the manifest it reads back and closes the connection, or dies at
+    the landing check (after the upload). Either is a failed rclone call: the backup fails, and the
+    discard, through separate processes, removes the object and the marker. A short read is never
+    a short manifest (which would read as another run's, and leave the backup in place)."""
+    with override_settings(DJANGO_RCLONE=proxied(rule)), pytest.raises(RcloneError, match="stopped answering"):
         backup(sqlite_db)
-    assert _files(tmp_path / "remote") == []
-
-
-def test_a_daemon_that_dies_mid_backup_is_replaced_by_processes_for_the_clean_up(
-    sqlite_db: str, tmp_path: Path, proxied: Callable[..., dict[str, Any]]
-) -> None:
-    """The daemon dies at the landing check (after the upload): the backup fails like a failed
-    rclone run, and the discard, through separate processes, removes the object and the marker."""
-    with (
-        override_settings(DJANGO_RCLONE=proxied("operations/stat=die")),
-        pytest.raises(RcloneError, match="stopped answering"),
-    ):
-        backup(sqlite_db)
-    assert _files(tmp_path / "remote") == []
+    assert remote_files(tmp_path / "remote") == []
 
 
 def test_a_backup_interrupted_during_a_daemon_call_leaves_nothing(
@@ -334,7 +320,7 @@ def test_a_backup_interrupted_during_a_daemon_call_leaves_nothing(
     assert proc.returncode != 0
     assert err.strip().splitlines()[-1].startswith("CommandError: interrupted by SIGINT")
     assert not pidfile.exists(), "the dump tool started before the name was claimed"
-    assert [f for f in _files(remote) if f.startswith("db/")] == []
+    assert [f for f in remote_files(remote) if f.startswith("db/")] == []
     leftovers = subprocess.run(["pgrep", "-f", str(STANDIN_RCD)], capture_output=True, text=True).stdout
     assert leftovers == "", "the daemon outlived the interrupted command"
 

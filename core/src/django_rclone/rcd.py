@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import IO, TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
 
 from django_rclone.exceptions import RcloneError
 from django_rclone.secrecy import scrub
@@ -330,8 +331,6 @@ class Daemon:
 
 
 def _quote(value: str) -> str:
-    from urllib.parse import quote
-
     return quote(value, safe="")
 
 

@@ -273,8 +273,7 @@ class Rclone:
                 answer = json.loads(data)
             except ValueError:
                 answer = None
-            message = answer.get("error") if isinstance(answer, dict) else None
-            raise self.error(what, (), None, f"ERROR : {message or f'rclone rcd answered {status}'}")
+            self._answer(status, answer if isinstance(answer, dict) else {}, what)  # raises its error
         if len(data) > limit:
             raise FileTooLarge(too_large(scrub(path, self.secrets), limit))
         return data
